@@ -1,0 +1,96 @@
+"""Options and helpers shared by the protocol commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+
+from ..errors import InputError
+
+PARTY_HELP = """\
+parties:
+  By default all parties run on this machine as separate processes talking over loopback TCP.
+  For a multi-host run every organisation runs the same command on its own host with its own
+  inputs and --party-id I --hosts h0:p0,h1:p1,h2:p2 (see docs/deployment.md)."""
+
+
+def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3) -> None:
+    """--parties/--threshold/--party-id/--hosts/--timeout/--ledger, the same for every protocol command."""
+    g = parser.add_argument_group("parties")
+    g.add_argument("--parties", type=int, default=default_parties, metavar="M",
+                   help=f"number of parties, all on this machine (default {default_parties}; 1 runs in-process)")
+    g.add_argument("--threshold", type=int, default=None, metavar="T",
+                   help="corruption threshold t < M/2 (default (M-1)//2)")
+    g.add_argument("--party-id", type=int, default=None, metavar="I",
+                   help="run only party I of a multi-host run (needs --hosts)")
+    g.add_argument("--hosts", default=None, metavar="H0:P0,H1:P1,...",
+                   help="host:port of every party, in party order, for a multi-host run")
+    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop all parties if the run takes longer than this")
+    g.add_argument("--ledger", default=None, metavar="PATH",
+                   help="write the leakage ledger (every value opened, to whom and why) as JSON")
+
+
+def session_options(args) -> dict:
+    """Keyword arguments for :func:`securegenome.core.run` from the parsed party options."""
+    hosts = None
+    if args.hosts:
+        hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
+        if args.party_id is None:
+            raise InputError("--hosts needs --party-id (which of the parties this machine runs)")
+    elif args.party_id is not None:
+        raise InputError("--party-id needs --hosts (host:port of every party)")
+    if hosts is None and args.parties < 1:
+        raise InputError("--parties must be at least 1")
+    return {"parties": len(hosts) if hosts else args.parties, "threshold": args.threshold,
+            "hosts": hosts, "party_id": args.party_id, "timeout": args.timeout}
+
+
+def local_pids(options: dict) -> list[int]:
+    """Party ids whose inputs and outputs are handled by this process."""
+    if options["hosts"]:
+        return [options["party_id"]]
+    return list(range(options["parties"]))
+
+
+def write_atomically(path, text: str | bytes) -> None:
+    """Write a file so that it is either absent or complete, never half-written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = "wb" if isinstance(text, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj) -> None:
+    write_atomically(path, json.dumps(obj, indent=1, default=_jsonable) + "\n")
+
+
+def write_ledger(path, results) -> None:
+    """The ledger as the parties run here recorded it (identical releases on every party)."""
+    first = results[0]
+    write_json(path, {"parties_reporting": [r.pid for r in results], **first.ledger.to_dict()})
+
+
+def run_summary(results, **extra) -> dict:
+    """The machine-readable part every --json output shares."""
+    return {"machine": platform.node(), "parties": len(results),
+            "wall_seconds": max(r.seconds for r in results),
+            "bytes_sent": {str(r.pid): r.bytes_sent for r in results}, **extra}
+
+
+def _jsonable(x):
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, (set, tuple)):
+        return list(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

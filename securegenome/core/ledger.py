@@ -1,0 +1,78 @@
+"""The leakage ledger: a record of every value that leaves secret-shared form.
+
+Every opening in securegenome goes through :func:`securegenome.core.open`, which appends one
+:class:`Release` here before the value is revealed.  A protocol documents the labels (``what``) it may
+release; tests compare a run's ledger with that documentation, and the CLI writes it with ``--ledger``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Release:
+    """One opening: ``count`` field elements labelled ``what`` revealed to ``receivers``."""
+
+    what: str
+    why: str
+    receivers: tuple[int, ...]
+    count: int
+    epsilon: float | None = None
+    delta: float | None = None
+
+
+class Ledger:
+    """The releases of one run, in the order they happened (identical order on every party)."""
+
+    def __init__(self, releases=()):
+        self.releases: list[Release] = list(releases)
+
+    def record(self, release: Release) -> None:
+        self.releases.append(release)
+
+    def __iter__(self):
+        return iter(self.releases)
+
+    def __len__(self):
+        return len(self.releases)
+
+    def labels(self) -> set[str]:
+        """The distinct ``what`` labels released."""
+        return {r.what for r in self.releases}
+
+    def counts(self) -> Counter:
+        """Number of field elements released per label."""
+        c = Counter()
+        for r in self.releases:
+            c[r.what] += r.count
+        return c
+
+    def received_by(self, pid: int) -> Ledger:
+        """The releases party ``pid`` learned something from."""
+        return Ledger(r for r in self.releases if pid in r.receivers)
+
+    def to_dict(self) -> dict:
+        return {"releases": [asdict(r) for r in self.releases], "totals": dict(self.counts())}
+
+    def write(self, path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+            f.write("\n")
+
+
+_current = Ledger()
+
+
+def current_ledger() -> Ledger:
+    """The ledger of the run in progress in this process."""
+    return _current
+
+
+def reset_ledger() -> Ledger:
+    """Start a fresh ledger (done by the session layer at the start of every run)."""
+    global _current
+    _current = Ledger()
+    return _current
