@@ -15,3 +15,7 @@ class ParameterMismatch(SecureGenomeError):
 
 class PartyFailure(SecureGenomeError):
     """A party process failed, was lost or timed out; the message names the party."""
+
+
+class BudgetExceeded(SecureGenomeError):
+    """A differentially private release would exceed the privacy budget; nothing was opened."""

@@ -15,6 +15,13 @@ from .opening import open
 from .params import agree, share_public
 from .progress import progress
 from .session import PartyResult, run
+from . import dp  # differential privacy: noise in shares, privacy budget
+from .dp import PrivacyAccountant, dp_open
+from .shuffle import shuffle  # secure shuffle, secret permutations, radix sort
+from .permutation import apply_inverse_permutation, apply_permutation, compose_permutations, invert_permutation
+from .sort import argsort, compact, sort
 
 __all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "share_public", "progress",
-           "PartyResult", "run"]
+           "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
+           "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
+           "compose_permutations", "argsort", "sort", "compact"]

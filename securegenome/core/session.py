@@ -12,32 +12,40 @@ Modes
 - ``parties=m > 1``: m child processes on this machine talking over loopback TCP, on free ports chosen
   here (a port taken meanwhile is retried with fresh ones).
 - ``hosts=[...]`` with ``party_id=i``: this machine runs party i of a multi-host run; the others run the
-  same command on their hosts.
+  same command on their hosts.  TLS is required there (``tls_dir``, made by ``securegenome keys``) unless
+  ``no_tls`` says the network is trusted.  A busy own port is an error (the others expect that port).
 
 Children are plain ``python -m securegenome._party`` processes: a spec file carries the protocol and its
-arguments, a result file brings back the value, the ledger, bytes sent and wall time, or the error.
-If one party fails the others are stopped after a short grace period, so no run hangs on a dead peer.
+arguments, a result file brings back the value, the ledger, bytes sent and wall time, or the error.  Each
+child connects to its peers itself (:mod:`.network`), so a party that dies, fails or is cut off stops the
+others within ``peer_timeout`` seconds with a message naming it -- across hosts too.  Children die with
+their parent (Linux) and ignore Ctrl-C, which the parent turns into stopping them all.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import PartyFailure, SecureGenomeError
+from ..errors import InputError, PartyFailure, SecureGenomeError
 from ._mpyc import MPYC_ARGV_ENV, mpc
 from .ledger import Ledger, reset_ledger
 
 GRACE_SECONDS = 5.0  # after one party fails, how long the others get to report their own error
 PORT_RETRIES = 3
+PEER_TIMEOUT = 30.0  # seconds until a silent (cut off) peer counts as lost
+CONNECT_TIMEOUT_LOCAL = 60.0  # seconds to wait for all parties at start, all on this machine
+CONNECT_TIMEOUT_HOSTS = 600.0  # ... on several hosts, where people start their parties by hand
+PARENT_PID_ENV = "SECUREGENOME_PARENT_PID"
 
 
 @dataclass
@@ -54,17 +62,22 @@ class PartyResult:
 def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, kwargs: dict | None = None,
         private: dict[int, dict] | None = None, hosts: list[str] | None = None, party_id: int | None = None,
         sync: bool | None = None, timeout: float | None = None, echo_party: int | None = 0,
-        ssl: bool = False, mpyc_options: list[str] = ()) -> list[PartyResult]:
+        ssl: bool = False, mpyc_options: list[str] = (), tls_dir: str | None = None, no_tls: bool = False,
+        peer_timeout: float | None = None, connect_timeout: float | None = None) -> list[PartyResult]:
     """Run ``protocol`` and return the results of the parties run here, ordered by party id.
 
     ``kwargs`` go to every party, ``private[i]`` only to party i.  ``sync`` (1 party only) chooses MPyC's
     synchronous mode (default) or its asynchronous one.  ``timeout`` bounds the whole run in seconds.
     ``echo_party``: whose stderr (progress bars) is shown here in local mode; the others' is kept and
-    quoted if they fail.
+    quoted if they fail.  ``tls_dir``: keys and certificates from ``securegenome keys`` (required with
+    ``hosts`` unless ``no_tls``; optional locally; ``ssl=True`` means MPyC's ``.config`` folder).
+    ``peer_timeout``: a peer silent this long (cut off, host down) is lost (default 30 s);
+    ``connect_timeout``: how long to wait for all parties at start (default 60 s local, 600 s hosts).
     """
     kwargs = dict(kwargs or {})
     private = {int(k): v for k, v in (private or {}).items()}
     if hosts is not None:
+        hosts = check_hosts(hosts)
         if party_id is None or not 0 <= party_id < len(hosts):
             raise SecureGenomeError(f"--party-id must be one of 0..{len(hosts) - 1} with {len(hosts)} hosts")
         parties = len(hosts)
@@ -77,30 +90,88 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
     for pid in private:
         if not 0 <= pid < parties:
             raise SecureGenomeError(f"input given for party {pid}, but parties are 0..{parties - 1}")
+    if peer_timeout is not None and not peer_timeout > 0:
+        raise SecureGenomeError("--peer-timeout must be a positive number of seconds")
+    if ssl and tls_dir is None:
+        tls_dir = os.path.join(os.getcwd(), ".config")
+    if tls_dir is not None:
+        tls_dir = os.path.abspath(tls_dir)
+        if not os.path.isdir(tls_dir):
+            raise InputError(f"--tls-dir {tls_dir}: no such directory (create it with `securegenome keys`)")
+    network = {"tls_dir": tls_dir, "peer_timeout": peer_timeout or PEER_TIMEOUT, "listen_all": hosts is not None,
+               "connect_timeout": connect_timeout or (CONNECT_TIMEOUT_HOSTS if hosts else CONNECT_TIMEOUT_LOCAL)}
+
+    if tls_dir is not None:  # a missing file is the user's to fix, before any party starts
+        from .tls import party_files
+        for pid in ([party_id] if hosts is not None else range(parties if parties > 1 else 0)):
+            party_files(tls_dir, pid)
 
     if hosts is None and parties == 1:
         return [_run_in_process(protocol, {**kwargs, **private.get(0, {})}, sync)]
     if hosts is not None:
-        addresses = list(hosts)
+        if tls_dir is None and not no_tls:
+            raise SecureGenomeError("multi-host runs use TLS: give --tls-dir DIR (made by `securegenome keys`, "
+                                    "see docs/deployment.md) or, on a trusted network only, --no-tls")
+        if tls_dir is None:
+            print("securegenome: warning: --no-tls: the traffic between parties is neither encrypted nor "
+                  "authenticated", file=sys.stderr)
         args = {party_id: {**kwargs, **private.get(party_id, {})}}
-        return _run_children(protocol, args, addresses, threshold, timeout, party_id, ssl, mpyc_options)
+        try:
+            return _run_children(protocol, args, hosts, threshold, timeout, party_id, network, mpyc_options)
+        except _PortBusy as busy:
+            raise PartyFailure(busy.message) from None
     for attempt in range(PORT_RETRIES):
         addresses = [f"127.0.0.1:{port}" for port in _free_ports(parties)]
         args = {pid: {**kwargs, **private.get(pid, {})} for pid in range(parties)}
         try:
-            return _run_children(protocol, args, addresses, threshold, timeout, echo_party, ssl, mpyc_options)
+            return _run_children(protocol, args, addresses, threshold, timeout, echo_party, network, mpyc_options)
         except _PortBusy:
             if attempt == PORT_RETRIES - 1:
                 raise PartyFailure("could not find free local ports for the parties") from None
     raise AssertionError("unreachable")
 
 
-async def _party_main(protocol, kwargs):
+def check_hosts(hosts) -> list[str]:
+    """``host:port`` of every party, checked; IPv6 addresses go in brackets: ``[::1]:11365``."""
+    out = []
+    for i, address in enumerate(hosts):
+        address = str(address).strip()
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"--hosts: party {i}'s address {address!r} is not HOST:PORT (port 1..65535)")
+        out.append(address)
+    if len(out) < 2:
+        raise InputError("--hosts needs the address of every party, at least 2")
+    return out
+
+
+def read_parties_file(path) -> list[str]:
+    """The parties' addresses from a file: one ``host:port`` per line in party order, ``#`` comments."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--parties-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    hosts = [line.split("#", 1)[0].strip() for line in lines]
+    try:
+        return check_hosts([h for h in hosts if h])
+    except InputError as exc:
+        raise InputError(f"--parties-file {path}: {str(exc).removeprefix('--hosts: ')}") from None
+
+
+async def _party_main(protocol, kwargs, network=None):
     """Start the runtime, run the protocol, shut down; returns (value, bytes sent)."""
-    await mpc.start()
-    value = await protocol(**kwargs)
+    if network is None:
+        await mpc.start()
+        value = await protocol(**kwargs)
+    else:
+        await network.connect()
+        value = await network.guard(protocol(**kwargs))
     sent = sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol is not None)
-    await mpc.shutdown()
+    if network is None:
+        await mpc.shutdown()
+    else:
+        await network.disconnect()
     return value, sent
 
 
@@ -120,18 +191,23 @@ def _run_in_process(protocol, kwargs, sync) -> PartyResult:
 
 def execute_party(spec_path: str, result_path: str) -> int:
     """Body of a child party process (called by :mod:`securegenome._party`); returns its exit code."""
+    from .network import Network, PeerLost
+
     with open(spec_path, "rb") as f:
         spec = pickle.load(f)
     ledger = reset_ledger()
     start = time.perf_counter()
+    network = Network(mpc, **spec["network"]) if len(mpc.parties) > 1 else None
     try:
-        value, sent = mpc.run(_party_main(spec["protocol"], spec["kwargs"]))
+        value, sent = mpc.run(_party_main(spec["protocol"], spec["kwargs"], network))
         outcome = {"ok": True, "result": PartyResult(mpc.pid, value, ledger, sent, time.perf_counter() - start)}
         code = 0
     except BaseException as exc:  # reported to the parent, which decides what the user sees
         outcome = {"ok": False, "error": _describe(exc), "type": type(exc).__name__,
-                   "user_error": isinstance(exc, SecureGenomeError)}
+                   "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost)}
         code = 2
+        if network is not None and network.failed is not None:
+            mpc.run(network.abort(exc))
     tmp = result_path + ".tmp"
     with open(tmp, "wb") as f:
         pickle.dump(outcome, f)
@@ -148,7 +224,9 @@ def _describe(exc: BaseException) -> str:
 
 
 class _PortBusy(Exception):
-    pass
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
 
 
 def _free_ports(n: int) -> list[int]:
@@ -164,7 +242,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_party, ssl, mpyc_options):
+def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_party, network, mpyc_options):
     workdir = tempfile.mkdtemp(prefix="securegenome-run-")
     procs, logs, results = {}, {}, {}
     peers = [a for address in addresses for a in ("-P", address)]
@@ -172,11 +250,9 @@ def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_par
         for pid, kwargs in args_by_pid.items():
             spec = os.path.join(workdir, f"party{pid}.spec")
             with open(spec, "wb") as f:
-                pickle.dump({"protocol": protocol, "kwargs": kwargs}, f)
+                pickle.dump({"protocol": protocol, "kwargs": kwargs, "network": network}, f)
             mpyc_argv = [*peers, "-I", str(pid), "-T", str(threshold), "--no-log", *mpyc_options]
-            if ssl:
-                mpyc_argv.append("--ssl")
-            env = dict(os.environ, **{MPYC_ARGV_ENV: json.dumps(mpyc_argv),
+            env = dict(os.environ, **{MPYC_ARGV_ENV: json.dumps(mpyc_argv), PARENT_PID_ENV: str(os.getpid()),
                                       "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
             results[pid] = os.path.join(workdir, f"party{pid}.result")
             if pid == echo_party:
@@ -187,73 +263,103 @@ def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_par
             procs[pid] = subprocess.Popen(
                 [sys.executable, "-m", "securegenome._party", spec, results[pid]],
                 stdin=subprocess.DEVNULL, stdout=stderr if stderr is not None else None, stderr=stderr, env=env)
-        _wait(procs, timeout)
-        return _collect(procs, results, logs, workdir)
+        _wait(procs, results, timeout)
+        return _collect(procs, results, logs, workdir, multi_host=len(procs) == 1)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _stop(procs.values())
         for f in logs.values():
             f.close()
         _remove_tree(workdir)
 
 
-def _wait(procs, timeout):
+def _stop(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for p in procs:
+        p.wait()
+
+
+def _wait(procs, results, timeout):
     """Wait for all children; after a failure or timeout, stop the rest (bounded by GRACE_SECONDS)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     failed_at = None
     try:
         while any(p.poll() is None for p in procs.values()):
             now = time.monotonic()
-            if failed_at is None and any(p.poll() not in (None, 0) for p in procs.values()):
+            failed = [pid for pid, p in procs.items() if p.poll() not in (None, 0)]
+            if failed and failed_at is None:
                 failed_at = now
+            if failed and any(_outcome(results[pid]).get("type") == "PortBusy" for pid in failed):
+                break  # no party can connect to it: retry (local) or report (hosts) at once
             if failed_at is not None and now - failed_at > GRACE_SECONDS:
                 break
             if deadline is not None and now > deadline:
                 break
             time.sleep(0.05)
     except KeyboardInterrupt:
-        for p in procs.values():
-            p.kill()
+        _stop(procs.values())
         raise
 
 
-def _collect(procs, results, logs, workdir):
-    outcomes, errors, busy = {}, [], False
+def _outcome(path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return {}
+
+
+def _collect(procs, results, logs, workdir, multi_host=False):
+    outcomes, errors = {}, []
     for pid, p in sorted(procs.items()):
         if p.poll() is None:
             p.kill()
             p.wait()
-            errors.append((pid, "stopped: it was still waiting for a party that failed or for the timeout"))
+            errors.append(_Error(pid, "stopped: it was still waiting for a party that failed or for the timeout",
+                                 rank=4))
             continue
-        try:
-            with open(results[pid], "rb") as f:
-                outcome = pickle.load(f)
-        except FileNotFoundError:
+        outcome = _outcome(results[pid])
+        if not outcome:
             detail = _tail(os.path.join(workdir, f"party{pid}.log")) if pid in logs else ""
-            errors.append((pid, f"exited with code {p.returncode} without a result {detail}".strip()))
-            continue
-        if outcome["ok"]:
+            errors.append(_Error(pid, f"the process died ({_exit_reason(p.returncode)}) without a result{detail}",
+                                 rank=2))
+        elif outcome["ok"]:
             outcomes[pid] = outcome["result"]
+        elif outcome.get("type") == "PortBusy":
+            raise _PortBusy(outcome["error"])
         else:
-            busy |= "Address already in use" in outcome["error"]
-            errors.append((pid, outcome["error"], outcome.get("user_error", False)))
-    if busy:
-        raise _PortBusy()
+            rank = 3 if outcome.get("knock_on") else 0 if outcome.get("user_error") else 1
+            errors.append(_Error(pid, outcome["error"], rank))
     if errors:
-        raise PartyFailure(_summarise(errors))
+        raise PartyFailure(_summarise(errors, multi_host))
     return [outcomes[pid] for pid in sorted(outcomes)]
 
 
-def _summarise(errors) -> str:
-    """One line for the user: the first party's own error, preferring input errors over knock-on ones."""
-    user = [e for e in errors if len(e) > 2 and e[2]]
-    first = (user or [e for e in errors if len(e) > 2] or errors)[0]
-    pid, message = first[0], first[1]
-    others = sorted({e[0] for e in errors} - {pid})
+@dataclass
+class _Error:
+    pid: int
+    message: str
+    rank: int  # 0 the party's own input error, 1 a bug, 2 died, 3 lost a peer, 4 stopped by us
+
+
+def _summarise(errors, multi_host=False) -> str:
+    """One line for the user: the root cause (a party's own error, then a crash, then knock-on ones)."""
+    first = min(errors, key=lambda e: (e.rank, e.pid))
+    if multi_host:
+        return first.message
+    others = sorted({e.pid for e in errors} - {first.pid})
     tail = f" (also failed: party {', '.join(map(str, others))})" if others else ""
-    return f"party {pid}: {message}{tail}"
+    return f"party {first.pid}: {first.message}{tail}"
+
+
+def _exit_reason(code) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _tail(path, limit=400) -> str:

@@ -1,0 +1,130 @@
+"""``securegenome search``: secure k-mismatch search of reads (FASTA/FASTQ) against a reference (FASTA)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from ..errors import InputError
+from ._common import (PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_atomically,
+                      write_json, write_ledger)
+
+ORDER = 10
+
+DESCRIPTION = """\
+Find every place where each read matches the reference with at most k mismatches, on both strands
+(end-to-end, ungapped; N mismatches everything): the answer `bowtie -v k -a` gives in the clear, computed
+with secure multi-party computation so that no party sees another's data.
+
+roles:
+  The reference owner (--reference-party, default 0) inputs REF, the querier (--query-party, default 1)
+  inputs READS, any other party only computes.  In a local run each party process gets only its own
+  file.  In a multi-host run every party gives both positions and writes '-' for the file it does not
+  hold: the owner `REF.fa -`, the querier `- READS.fq`, a helper `- -`.
+
+what is revealed, to whom:
+  The querier alone learns the hits: read, strand, record, position, mismatches.  Everybody learns the
+  public sizes: number, names and lengths of reference records, number and lengths of reads, k.
+  Nothing else: the querier's opened values are uniformly random except at hits (see docs/search.md
+  and --ledger); a non-hit is reported with probability below 2^-40 per window."""
+
+EXAMPLES = """\
+examples:
+  securegenome search data/lambda_phage.fa data/reads.fq -k 2 -o hits.sam
+  securegenome search ref.fa reads.fq.gz -k 1 --strand forward -o hits.tsv --json run.json
+  # multi-host, on the querier's machine (party 1):
+  securegenome search - reads.fq -k 2 -o hits.sam --party-id 1 --hosts a:11365,b:11365,c:11365
+"""
+
+
+def register(sub):
+    p = sub.add_parser("search", help="find reads in a reference with at most k mismatches, securely",
+                       description=DESCRIPTION, epilog=EXAMPLES + "\n" + PARTY_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("reference", metavar="REF", help="reference FASTA (.gz ok; '-' on parties that do not own it)")
+    p.add_argument("reads", metavar="READS", help="reads FASTA/FASTQ (.gz ok; '-' on parties that do not own them)")
+    p.add_argument("-k", type=int, required=True, help="maximum number of mismatches (0 <= k < read length)")
+    p.add_argument("--strand", choices=("both", "forward"), default="both",
+                   help="search the reverse complement too (default both)")
+    p.add_argument("--reference-party", type=int, default=0, metavar="I", help="party that owns REF (default 0)")
+    p.add_argument("--query-party", type=int, default=1, metavar="I",
+                   help="party that owns READS and alone learns the hits (default 1)")
+    p.add_argument("-o", "--output", default="-", metavar="PATH",
+                   help="where the querier writes the hits (default stdout): SAM, or TSV if PATH ends in .tsv")
+    p.add_argument("--format", choices=("sam", "tsv"), default=None, help="override the format chosen from -o")
+    p.add_argument("--json", default=None, metavar="PATH", help="write counts, timings and bytes sent as JSON")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="reads per batch (default: about 2 million window tests per batch)")
+    add_party_options(p)
+    p.set_defaults(func=main)
+
+
+def _own_file(path: str) -> str | None:
+    return None if path == "-" else os.path.abspath(path)
+
+
+def _inputs(args, options) -> dict[int, dict]:
+    """Private inputs per party run here: each file only to the party that owns it."""
+    parties = options["parties"]
+    reference_party, query_party = args.reference_party, args.query_party
+    if parties == 1:
+        reference_party = query_party = 0
+    reference, reads = _own_file(args.reference), _own_file(args.reads)
+    if options["hosts"]:  # multi-host: this party passes what it holds; the protocol checks the roles
+        return {options["party_id"]: {k: v for k, v in (("reference_path", reference), ("reads_path", reads))
+                                      if v is not None}}
+    if reference is None or reads is None:
+        raise InputError("a local run needs both REF and READS ('-' is only for multi-host runs)")
+    for role, pid in (("--reference-party", reference_party), ("--query-party", query_party)):
+        if not 0 <= pid < parties:
+            raise InputError(f"{role} {pid} is not a party (parties are 0..{parties - 1})")
+    private = {reference_party: {"reference_path": reference}}
+    private.setdefault(query_party, {})["reads_path"] = reads
+    return private
+
+
+def _format(args) -> str:
+    if args.format:
+        return args.format
+    return "tsv" if args.output.lower().endswith((".tsv", ".tsv.txt")) else "sam"
+
+
+def main(args) -> int:
+    from .. import __version__, core
+    from ..genomics.sam import sam_text, tsv_text
+    from ..genomics.search import secure_search
+
+    options = session_options(args)
+    private = _inputs(args, options)
+    query_party = 0 if options["parties"] == 1 else args.query_party
+    kwargs = {"k": args.k, "strand": args.strand, "reference_party": args.reference_party,
+              "query_party": args.query_party, "batch_size": args.batch_size}
+    results = core.run(secure_search, kwargs=kwargs, private=private, **options)
+    querier = next((r for r in results if r.pid == query_party), None)
+    summary = None
+    if querier is not None:
+        outcome = querier.value
+        if _format(args) == "tsv":
+            text = tsv_text(outcome.records, outcome.reads, outcome.hits)
+        else:
+            command = "securegenome " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            text = sam_text(outcome.records, outcome.reads, outcome.hits, version=__version__, command=command)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            write_atomically(args.output, text)
+        mapped = len({h.read for h in outcome.hits})
+        summary = {"reads": len(outcome.read_lengths), "reads_mapped": mapped, "hits": len(outcome.hits)}
+        if args.output != "-":
+            print(f"securegenome search: {summary['hits']} hits, {mapped} of {summary['reads']} reads mapped "
+                  f"-> {args.output}", file=sys.stderr)
+    if args.json:
+        stats = results[0].value.stats
+        write_json(args.json, run_summary(results, command="search", k=args.k, strand=args.strand,
+                                          records=len(results[0].value.records), **(summary or {}), **stats,
+                                          local_parties=local_pids(options)))
+    if args.ledger:
+        write_ledger(args.ledger, results)
+    return 0

@@ -1,0 +1,79 @@
+"""Secret permutations: apply, invert and compose them with O(n) communication by shuffle-and-open.
+
+A *secret permutation* is a secure integer array ``sigma`` of length n holding a permutation of 0..n−1.
+Scattering by sigma (``y[sigma[i]] = x[i]``) is the basic step: shuffle the rows (sigma, x) together by a
+fresh secret permutation π (:mod:`.shuffle`), open the shuffled sigma — it is sigma∘π with π uniformly
+random and unknown to every party, hence itself a uniformly random permutation that tells nothing — and
+place the shuffled rows of x at the opened positions (local).  Gathering (``y = x[sigma]``) scatters by
+the inverse of sigma.
+
+Cost of a scatter: one shuffle of 1 + (columns of x) columns, one opening of n values (1 round).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._mpyc import mpc
+from .opening import open as open_
+from .shuffle import shuffle_together
+
+LEAKAGE: dict[str, str] = {
+    "shuffle.permutation": "to all parties: a secret permutation composed with a fresh secret uniformly "
+                           "random shuffle, i.e. a uniformly random permutation independent of the data",
+}
+
+
+def _check_permutation(sigma, x=None) -> int:
+    if sigma.ndim != 1:
+        raise ValueError("a secret permutation is a 1-D secure integer array")
+    n = sigma.shape[0]
+    if x is not None and (x.ndim not in (1, 2) or x.shape[0] != n):
+        raise ValueError(f"x needs {n} rows (1-D or 2-D) to be permuted by a permutation of length {n}")
+    return n
+
+
+async def open_shuffled(sigma, why: str) -> np.ndarray:
+    """Open ``sigma`` (already shuffled) as a public permutation; check it is one."""
+    q = await open_(sigma, what="shuffle.permutation", why=why)
+    q = np.asarray(getattr(q, "value", q), dtype=np.int64)  # secure fields open as field arrays
+    if not np.array_equal(np.sort(q), np.arange(len(q))):
+        raise ValueError("the secret array is not a permutation of 0..n-1")
+    return q
+
+
+def _placed(rows, positions: np.ndarray):
+    """``y`` with ``y[positions[k]] = rows[k]`` (public positions; local)."""
+    inverse = np.empty_like(positions)
+    inverse[positions] = np.arange(len(positions))
+    return rows[inverse]
+
+
+async def apply_inverse_permutation(sigma, x):
+    """``y`` with ``y[sigma[i]] = x[i]`` (scatter); x 1-D or 2-D (rows).  One shuffle, one opening."""
+    n = _check_permutation(sigma, x)
+    if n <= 1:
+        return x
+    sigma_shuffled, x_shuffled = await shuffle_together([sigma, x])
+    q = await open_shuffled(sigma_shuffled, why="a secret permutation after a fresh secret uniform shuffle "
+                                                "is uniformly random: scatter rows to their destinations")
+    return _placed(x_shuffled, q)
+
+
+async def invert_permutation(sigma):
+    """The secret inverse of secret permutation ``sigma`` (scatter 0..n−1 by sigma)."""
+    n = _check_permutation(sigma)
+    return await apply_inverse_permutation(sigma, type(sigma)(np.arange(n)))
+
+
+async def apply_permutation(sigma, x):
+    """``y = x[sigma]``, i.e. ``y[i] = x[sigma[i]]``; x 1-D or 2-D (rows).  Two shuffles, two openings."""
+    _check_permutation(sigma, x)
+    return await apply_inverse_permutation(await invert_permutation(sigma), x)
+
+
+async def compose_permutations(sigma, tau):
+    """``sigma[tau]``: the secret permutation that first takes tau, then sigma (``y[i] = sigma[tau[i]]``)."""
+    if sigma.shape != tau.shape:
+        raise ValueError("permutations to compose must have the same length")
+    return await apply_permutation(tau, sigma)

@@ -1,0 +1,361 @@
+"""Resharing shuffle: one secret, uniformly random permutation of the rows of secure arrays, O(n) traffic.
+
+With m parties and Shamir threshold t (Laur–Willemson–Zhang 2011; Hamada et al. 2012), the shuffle is the
+composition of one permutation π_S per set S of m−t parties:
+
+1. every set S gets a fresh 128-bit key k_S (drawn by S's first member with :mod:`secrets`, sent to the
+   other members of S only), and every pair of parties a fresh pairwise key (:class:`KeyRing`);
+2. for each S in turn: members of S turn their Shamir shares into an additive sharing among S (share times
+   the Lagrange coefficient at 0 over S), permute their pieces by π_S = PRG(k_S), and re-share the pieces
+   to all parties with degree-t Shamir sharings.  The t shares of a piece that go to the sender's next t
+   parties are drawn from the PRG under the pairwise key instead of being sent, so each member of S sends
+   m−1−t messages.
+
+A coalition of t parties misses the set S made of the other m−t parties, so π_S — and hence the composed
+permutation — is uniformly random to it.  Nothing is opened: the shuffle has no leakage.
+
+Cost: 1 + C(m, t) rounds (the first one exchanges keys); per row and column (m−t)·(m−1−t)·C(m, t) field
+elements in total (3 parties: 6).  With one party the shuffle is a local permutation from a fresh key.
+
+The same re-sharing pass with S = all parties and no permutation turns the degree-2t product of two
+sharings back into a degree-t sharing; :func:`multiply` uses it for fields below 2³¹, where every local
+step is exact int64 numpy arithmetic (:data:`SMALL_PRIME`, used by the radix sort).
+
+The PRG is AES-128 in counter mode (``cryptography``), keyed per use by SHA-256 of key and label.  A permutation is drawn by sorting n PRG words of 64 bits, so it is
+uniform up to the probability n²/2⁶⁵ of a tie (below 10⁻⁹ for n = 10⁵); field elements are reduced from
+64 more bits than the modulus has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import pickle
+import secrets
+from asyncio import Future
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from mpyc import thresha
+from mpyc.asyncoro import mpc_coro
+
+from ._mpyc import mpc
+
+LEAKAGE: dict[str, str] = {}  # the shuffle opens nothing
+
+KEY_BYTES = 16
+SMALL_PRIME = 2**31 - 1  # fields below 2^31: shares and products of two shares fit int64
+
+
+def shuffle_sets(m: int, t: int) -> list[tuple[int, ...]]:
+    """The sets S of m−t parties, one pass each, in the order every party uses."""
+    return list(itertools.combinations(range(m), m - t))
+
+
+def known_sets(pid: int, m: int, t: int) -> list[tuple[int, ...]]:
+    """The sets S whose key (hence whose permutation π_S) party ``pid`` receives."""
+    return [S for S in shuffle_sets(m, t) if pid in S]
+
+
+def prg_receivers(sender: int, m: int, t: int) -> list[int]:
+    """The t parties after ``sender`` (cyclically) whose shares of its pieces come from the pairwise PRG."""
+    return [(sender + k) % m for k in range(1, t + 1)]
+
+
+# ---- pseudorandomness --------------------------------------------------------------------------------------
+
+def prg_bytes(key: bytes, label: str, nbytes: int) -> bytes:
+    """``nbytes`` pseudorandom bytes from ``key``, domain-separated by ``label``: AES-128 in counter mode
+    under the key SHA-256(key | label) truncated to 128 bits."""
+    subkey = hashlib.sha256(key + b"|" + label.encode()).digest()[:16]
+    return Cipher(algorithms.AES(subkey), modes.CTR(bytes(16))).encryptor().update(bytes(nbytes))
+
+
+def prg_permutation(key: bytes, label: str, n: int) -> np.ndarray:
+    """A pseudorandom permutation of range(n): argsort of n PRG words of 64 bits."""
+    words = np.frombuffer(prg_bytes(key, label, 8 * n), dtype=np.uint64)
+    return np.argsort(words, kind="stable")
+
+
+def prg_field(key: bytes, label: str, modulus: int, size: int) -> np.ndarray:
+    """``size`` pseudorandom integers modulo ``modulus``, reduced from bit_length + 64 PRG bits (bias below
+    2⁻⁶⁴).  int64 array for moduli below 2³¹, object array otherwise."""
+    words = (modulus.bit_length() + 64 + 63) // 64
+    raw = np.frombuffer(prg_bytes(key, label, 8 * words * size), dtype=np.uint64).reshape(size, words)
+    if _is_small(modulus):
+        shift = pow(2, 64, modulus)
+        value = (raw[:, 0] % np.uint64(modulus)).astype(np.int64)
+        for w in range(1, words):
+            value = (value * shift + (raw[:, w] % np.uint64(modulus)).astype(np.int64)) % modulus
+        return value
+    value = raw[:, 0].astype(object)
+    for w in range(1, words):
+        value = (value << 64) | raw[:, w].astype(object)
+    return value % modulus
+
+
+# ---- raw share arrays ------------------------------------------------------------------------------------
+
+def _is_small(modulus: int) -> bool:
+    return modulus < 2**31
+
+
+def raw_shares(field_array) -> np.ndarray:
+    """This party's shares of a gathered MPyC field array as a numpy array (int64 for small fields)."""
+    value = field_array.value
+    return value.astype(np.int64) if _is_small(field_array.field.modulus) else value
+
+
+def secure_array(sectype, field, shares: np.ndarray):
+    """An MPyC secure array of ``sectype`` holding raw ``shares`` of ``field``."""
+    return sectype.array(field.array(shares.astype(object), check=False)) if _is_small(field.modulus) \
+        else sectype.array(field.array(shares, check=False))
+
+
+def _marshal(value: np.ndarray, modulus: int) -> bytes:
+    if _is_small(modulus):
+        return value.astype(np.uint32).tobytes()
+    if modulus.bit_length() <= 64:
+        return value.astype(np.uint64).tobytes()
+    return pickle.dumps(value)
+
+
+def _unmarshal(data: bytes, modulus: int) -> np.ndarray:
+    if _is_small(modulus):
+        return np.frombuffer(data, dtype=np.uint32).astype(np.int64)
+    if modulus.bit_length() <= 64:
+        return np.frombuffer(data, dtype=np.uint64).astype(object)
+    return pickle.loads(data)
+
+
+async def _received(peer: int) -> bytes:
+    """The message from ``peer`` under the current program counter (it may already be here)."""
+    data = mpc._receive_message(peer)
+    return await data if isinstance(data, Future) else data
+
+
+# ---- keys ------------------------------------------------------------------------------------------------
+
+@mpc_coro
+async def _exchange_keys():
+    """Fresh keys: ({S: k_S for the sets S containing me}, {peer: pairwise key}).
+
+    One message per pair i < j, from i to j: their pairwise key plus the keys of the sets S whose first
+    member is i and which contain j.  A party only ever receives keys of sets it belongs to.
+    """
+    await mpc.returnType(Future)
+    m, t, me = len(mpc.parties), mpc.threshold, mpc.pid
+    sets = shuffle_sets(m, t)
+    set_keys = {S: secrets.token_bytes(KEY_BYTES) for S in sets if S[0] == me}
+    pair_keys = {}
+    for peer in range(me + 1, m):
+        pair_keys[peer] = secrets.token_bytes(KEY_BYTES)
+        payload = [pair_keys[peer]] + [set_keys[S] for S in sets if S[0] == me and peer in S]
+        mpc._send_message(peer, b"".join(payload))
+    for peer in range(me):
+        data = await _received(peer)
+        ours = [S for S in sets if S[0] == peer and me in S]
+        if len(data) != KEY_BYTES * (1 + len(ours)):
+            raise RuntimeError(f"shuffle key exchange: malformed message from party {peer}")
+        keys = [data[k:k + KEY_BYTES] for k in range(0, len(data), KEY_BYTES)]
+        pair_keys[peer] = keys[0]
+        set_keys.update(zip(ours, keys[1:]))
+    return set_keys, pair_keys
+
+
+class KeyRing:
+    """Fresh set and pairwise keys, exchanged once (lazily) and expanded by the PRG for every use.
+
+    Every use takes a new label from a counter that advances identically on all parties, so one exchange
+    serves a whole protocol (e.g. all rounds of a sort) with independent pseudorandom keys per use.
+    """
+
+    def __init__(self):
+        self._keys = None
+        self._uses = 0
+
+    async def keys(self):
+        if self._keys is None:
+            self._keys = await _exchange_keys()
+        return self._keys
+
+    def next_label(self, what: str) -> str:
+        self._uses += 1
+        return f"{what}{self._uses}"
+
+
+# ---- one re-sharing pass ---------------------------------------------------------------------------------
+
+def _share_piece(piece, modulus, field, pair_keys, label, me, m, t) -> dict[int, np.ndarray]:
+    """Degree-t Shamir shares {party: share} of ``piece`` whose shares for prg_receivers(me) are the
+    pairwise PRG streams (those parties compute them themselves); the others follow by interpolation."""
+    prg = {r: prg_field(pair_keys[r], f"{label}/{me}", modulus, piece.size).reshape(piece.shape)
+           for r in prg_receivers(me, m, t)}
+    xs = (0, *(r + 1 for r in prg))
+    points = [piece, *prg.values()]
+    shares = {}
+    for j in range(m):
+        if j in prg:
+            continue
+        coefficients = thresha._recombination_vector(field, xs, j + 1)
+        share = (points[0] * coefficients[0]) % modulus
+        for c, y in zip(coefficients[1:], points[1:]):
+            share = (share + (y * c) % modulus) % modulus
+        shares[j] = share
+    return shares
+
+
+@mpc_coro
+async def _pass(values, fields, S, set_key, pair_keys, label, inverse=False):
+    """One re-sharing pass for set S over raw share arrays (rows on axis 0, one field each).
+
+    Members of S turn their shares into additive pieces, permute the rows by π_S = PRG(set_key) (or its
+    inverse; no permutation if set_key is None) and re-share them to all.  Input shares may have any
+    degree below |S|.  Returns the new degree-t shares (a Future of a list of raw arrays).
+    """
+    await mpc.returnType(Future)
+    m, t, me = len(mpc.parties), mpc.threshold, mpc.pid
+    moduli = [f.modulus for f in fields]
+    result = [np.zeros(v.shape, dtype=v.dtype) for v in values]
+    if me in S:
+        perm = None
+        if set_key is not None:
+            perm = prg_permutation(set_key, "perm", values[0].shape[0])
+            if inverse:
+                perm = np.argsort(perm)
+        xs = tuple(i + 1 for i in S)
+        outgoing = {j: [] for j in range(m) if j != me and j not in prg_receivers(me, m, t)}
+        for a, (v, p, field) in enumerate(zip(values, moduli, fields)):
+            lam = thresha._recombination_vector(field, xs, 0)[S.index(me)]
+            piece = ((v if perm is None else v[perm]) * lam) % p
+            shares = _share_piece(piece, p, field, pair_keys, f"{label}/{a}", me, m, t)
+            result[a] = shares.pop(me)
+            for j, share in shares.items():
+                outgoing[j].append(_marshal(share, p))
+        for j, chunks in outgoing.items():
+            mpc._send_message(j, pickle.dumps(chunks, protocol=pickle.HIGHEST_PROTOCOL))
+    for i in S:
+        if i == me:
+            continue
+        if me in prg_receivers(i, m, t):
+            for a, (v, p) in enumerate(zip(values, moduli)):
+                share = prg_field(pair_keys[i], f"{label}/{a}/{i}", p, v.size).reshape(v.shape)
+                result[a] = (result[a] + share) % p
+        else:
+            chunks = pickle.loads(await _received(i))
+            for a, (chunk, v, p) in enumerate(zip(chunks, values, moduli)):
+                result[a] = (result[a] + _unmarshal(chunk, p).reshape(v.shape)) % p
+    return result
+
+
+# ---- shuffles ----------------------------------------------------------------------------------------------
+
+class SecretShuffle:
+    """One fresh secret permutation π of n rows; apply it (:meth:`apply`) or undo it (:meth:`undo`).
+
+    π is the composition of the π_S of all sets S of m−t parties, each known to the members of S only.
+    Undoing runs the passes in reverse order with π_S⁻¹, so ``undo(apply(x)) == x`` without any opening:
+    a protocol can open data in the shuffled frame and carry secret results back.
+    """
+
+    def __init__(self, n: int, keyring: KeyRing | None = None):
+        self.n = n
+        self.keyring = keyring or KeyRing()
+        self.label = self.keyring.next_label("shuffle")
+        self._uses = 0
+
+    async def apply_raw(self, values: list, fields: list, inverse: bool = False) -> list:
+        """Like :meth:`apply` on raw share arrays (see :func:`raw_shares`)."""
+        if self.n <= 1 or not values:
+            return list(values)
+        set_keys, pair_keys = await self.keyring.keys()
+        self._uses += 1
+        sets = list(enumerate(shuffle_sets(len(mpc.parties), mpc.threshold)))
+        for index, S in (reversed(sets) if inverse else sets):
+            key = set_keys.get(S)
+            key = key and prg_bytes(key, self.label, KEY_BYTES)  # this shuffle's π_S
+            values = await _pass(values, fields, S, key, pair_keys, f"{self.label}/{self._uses}/{index}",
+                                 inverse)
+        return values
+
+    async def _run(self, arrays, inverse):
+        for a in arrays:
+            if a.ndim not in (1, 2) or a.shape[0] != self.n:
+                raise ValueError(f"shuffle needs 1-D or 2-D secure arrays with {self.n} rows")
+        fields = [a.sectype.field for a in arrays]
+        values = [raw_shares(await mpc.gather(a)) for a in arrays]
+        values = await self.apply_raw(values, fields, inverse)
+        return [secure_array(a.sectype, field, v) for a, field, v in zip(arrays, fields, values)]
+
+    async def apply(self, arrays: list) -> list:
+        """The rows of every array permuted by π (``y = x[π]``); arrays may differ in type and width."""
+        return await self._run(arrays, inverse=False)
+
+    async def undo(self, arrays: list) -> list:
+        """The rows of every array permuted by π⁻¹ (``y[π] = x``)."""
+        return await self._run(arrays, inverse=True)
+
+
+async def shuffle_together(arrays: list) -> list:
+    """Apply ONE fresh secret random permutation to the rows of every secure array in ``arrays``
+    (same number of rows; types and widths may differ)."""
+    if not arrays:
+        return []
+    return await SecretShuffle(arrays[0].shape[0]).apply(arrays)
+
+
+async def shuffle(x):
+    """The rows of secure array ``x`` (1-D or 2-D) permuted by a fresh secret uniformly random permutation.
+
+    Same type and shape as ``x``; nothing is opened.  See the module docstring for the protocol.
+    """
+    [y] = await shuffle_together([x])
+    return y
+
+
+# ---- arithmetic on raw shares of small fields ------------------------------------------------------------
+
+async def multiply(a: np.ndarray, b: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
+    """Raw shares of a·b (elementwise) from raw shares of a and b: local product, then one re-sharing
+    pass over all parties (degree 2t → t).  One round; per element m−1−t field elements per party."""
+    return await _degree_reduced((a * b) % field.modulus, field, keyring)
+
+
+async def multiply_sum(a: np.ndarray, b: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
+    """Raw shares of Σ_k a[k]·b[k] (sum over the first axis): products summed locally, re-shared once."""
+    p = field.modulus
+    return await _degree_reduced(((a * b) % p).sum(axis=0) % p, field, keyring)
+
+
+async def _degree_reduced(product: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
+    """Degree-t shares of the value under degree-2t shares ``product``."""
+    if mpc.threshold == 0:
+        return product
+    _, pair_keys = await keyring.keys()
+    [c] = await _pass([np.ascontiguousarray(product)], [field], tuple(range(len(mpc.parties))), None, pair_keys,
+                      keyring.next_label("mul"))
+    return c
+
+
+@mpc_coro
+async def _input_raw(values, shape, field, sender, pair_keys, label):
+    """Raw degree-t shares of ``values`` (an int array known to ``sender``; None elsewhere)."""
+    await mpc.returnType(Future)
+    m, t, me = len(mpc.parties), mpc.threshold, mpc.pid
+    p = field.modulus
+    if me == sender:
+        shares = _share_piece(np.asarray(values, dtype=np.int64 if _is_small(p) else object) % p,
+                              p, field, pair_keys, label, me, m, t)
+        for j, share in shares.items():
+            if j != me:
+                mpc._send_message(j, _marshal(share, p))
+        return shares[me]
+    if me in prg_receivers(sender, m, t):
+        return prg_field(pair_keys[sender], f"{label}/{sender}", p, int(np.prod(shape))).reshape(shape)
+    return _unmarshal(await _received(sender), p).reshape(shape)
+
+
+async def input_raw(values, shape, field, sender: int, keyring: KeyRing) -> np.ndarray:
+    """Raw shares of an integer array that party ``sender`` knows (``values``; None on the others)."""
+    _, pair_keys = await keyring.keys()
+    return await _input_raw(values, shape, field, sender, pair_keys, keyring.next_label("input"))

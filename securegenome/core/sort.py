@@ -1,0 +1,221 @@
+"""Stable sorting by secret integer keys: oblivious radix sort with shuffle-and-open (Hamada et al. 2014).
+
+1. Key bits.  Parties 0..t each pick a random mask R_j of bit_length + k bits (k = MPyC's statistical
+   security parameter, 30) and secret-share it in the keys' field and its low bits in the small field
+   GF(2³¹−1).  ``keys + ΣR_j`` is opened (label ``sort.masked_keys``): it hides the keys statistically
+   (distance below 2⁻ᵏ per key) as long as one contributor is honest.  The key bits are then the bits of
+   the public opened value minus the secret mask bits: t+1 ripple-borrow subtractions, each bit one or
+   two multiplications.
+2. Radix rounds, least significant bit first.  The sort keeps ``dest``, the secret destination of every
+   element in the order sorted by the bits seen so far; per further bit b:
+   shuffle (dest, b) by a fresh secret permutation π and open dest∘π (label ``shuffle.permutation``: a
+   uniformly random permutation) to lay the bits out in the current order (local); stable destinations
+   of that bit vector from prefix sums (local) and one multiplication; look them up at the opened
+   positions (local) and undo π with the same keys (a reverse shuffle, nothing opened).
+3. Output: scatter 0..n−1 (argsort) or the rows (sort) by ``dest`` — one more shuffle-and-open; the result
+   has the type of the keys (argsort) or of the rows (sort).
+
+All internal arithmetic is on shares of GF(2³¹−1) in int64 numpy (see :mod:`.shuffle`), so n < 2³¹ − 1.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from ._mpyc import mpc
+from .opening import open as open_
+from .permutation import _placed, apply_inverse_permutation, open_shuffled
+from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, secure_array
+
+LEAKAGE: dict[str, str] = {
+    "shuffle.permutation": "to all parties: sort destinations composed with a fresh secret uniformly random "
+                           "shuffle — a uniformly random permutation, independent of the keys",
+    "sort.masked_keys": "to all parties: every key plus a random mask of bit_length+30 bits drawn by t+1 "
+                        "parties; statistically hides the key (distance below 2^-30 per key)",
+}
+
+DIGIT_BITS = 4  # radix digit width: fewer rounds, 2^d indicators per element (measured: benchmarks/sort.py)
+SMALL = mpc.SecFld(SMALL_PRIME)
+FIELD = SMALL.field
+
+
+def _check(keys, bit_length: int, rows=None) -> int:
+    if keys.ndim != 1:
+        raise ValueError("sort keys must be a 1-D secure integer array")
+    n = keys.shape[0]
+    if not 1 <= bit_length <= keys.sectype.bit_length:
+        raise ValueError(f"bit_length must be in 1..{keys.sectype.bit_length} for "
+                         f"{keys.sectype.__name__} keys")
+    if n >= SMALL_PRIME:
+        raise ValueError(f"cannot sort {n} elements (at most {SMALL_PRIME - 1})")
+    if rows is not None and (rows.ndim not in (1, 2) or rows.shape[0] != n):
+        raise ValueError(f"rows need {n} rows (1-D or 2-D), one per key")
+    return n
+
+
+# ---- key bits ----------------------------------------------------------------------------------------------
+
+def _mask_bits(keys, bit_length: int) -> int:
+    """Statistical masking bits k such that keys + (t+1) masks of bit_length + k bits never wrap."""
+    p = keys.sectype.field.modulus
+    room = p.bit_length() - 2 - bit_length - (mpc.threshold + 1).bit_length()
+    k = min(mpc.options.sec_param, room)
+    if k < 20:
+        raise ValueError(f"{keys.sectype.__name__} has no room to mask {bit_length}-bit keys; use a "
+                         f"larger secure integer type for the keys")
+    return k
+
+
+def _random_mask(n: int, nbits: int) -> list[int]:
+    return [secrets.randbits(nbits) for _ in range(n)]
+
+
+def _bits_of(values, bit_length: int) -> np.ndarray:
+    """Public or local integers → (n, bit_length) int64 0/1 matrix, least significant bit first."""
+    values = np.asarray(values, dtype=object)
+    return np.stack([((values >> j) & 1).astype(np.int64) for j in range(bit_length)], axis=1)
+
+
+async def _subtract_bits(x, ys: list, keyring: KeyRing):
+    """Raw shares of the bits of (x − Σ ys) mod 2^l: x public 0/1 matrix, ys secret bit matrices (n × l).
+
+    Ripple borrow per operand; at every bit position the multiplications of all operands that do not
+    depend on each other are batched, so a bit costs 1 + len(ys) − 1 rounds.
+    """
+    p = FIELD.modulus
+    n, l = x.shape
+    out = np.empty((n, l), dtype=np.int64)
+    borrows = [np.zeros(n, dtype=np.int64) for _ in ys]
+    for i in range(l):
+        y = np.stack([ys[j][:, i] for j in range(len(ys))])          # (operands, n)
+        yb = (await multiply(y, np.stack(borrows), FIELD, keyring)) if i else np.zeros_like(y)
+        u = (y + np.stack(borrows) - 2 * yb) % p                     # y xor borrow
+        xi = x[:, i]
+        for j in range(len(ys)):
+            xu = xi * u[j] % p if j == 0 else await multiply(xi, u[j], FIELD, keyring)
+            borrows[j] = (yb[j] + u[j] - xu) % p                     # borrow out of xi - y - borrow
+            xi = (xi + u[j] - 2 * xu) % p                            # xi xor u
+        out[:, i] = xi
+    return out
+
+
+async def key_bits(keys, bit_length: int, keyring: KeyRing) -> np.ndarray:
+    """Raw GF(2³¹−1) shares (n × bit_length, least significant first) of the bits of ``keys``."""
+    n = keys.shape[0]
+    k = _mask_bits(keys, bit_length)
+    stype = keys.sectype
+    masked, mask_bits = keys, []
+    for j in range(mpc.threshold + 1):
+        mask = _random_mask(n, bit_length + k) if mpc.pid == j else None
+        shares = mpc.input(stype.array(np.array(mask if mask else [0] * n, dtype=object)), senders=j)
+        masked = masked + shares
+        low = _bits_of(mask, bit_length) if mask else None
+        mask_bits.append(await input_raw(low, (n, bit_length), FIELD, j, keyring))
+    opened = await open_(masked, what="sort.masked_keys",
+                         why="keys plus random masks of bit_length+k bits from t+1 parties: statistically "
+                             "hidden; their public bits minus the secret mask bits give the key bits")
+    return await _subtract_bits(_bits_of(opened, bit_length), mask_bits, keyring)
+
+
+# ---- radix sort ------------------------------------------------------------------------------------------
+
+def _one_hot_step(indicators: list, bit: np.ndarray, products: np.ndarray) -> list:
+    """Indicators of the digit values extended by one more bit (its products with them given)."""
+    p = FIELD.modulus
+    return [(e - prod) % p for e, prod in zip(indicators, products)] + list(products)
+
+
+async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray:
+    """Raw shares of the stable destinations of secret d-bit digits (n × d bit matrix, least significant
+    bit first): element i goes to (number of smaller digits) + (equal digits before i).
+
+    One-hot indicators of the 2^d digit values take d − 1 rounds of multiplications (the first bit is
+    local); the destinations Σ_v [digit = v]·(offset_v + count_v(i) − 1) are one inner product, summed
+    locally and re-shared once.  Prefix counts and offsets are local.
+    """
+    p = FIELD.modulus
+    n, d = digits.shape
+    indicators = [(1 - digits[:, 0]) % p, digits[:, 0]]
+    for k in range(1, d):
+        bit = digits[:, k]
+        products = await multiply(np.stack(indicators), np.broadcast_to(bit, (len(indicators), n)),
+                                  FIELD, keyring)
+        indicators = _one_hot_step(indicators, bit, products)
+    onehot = np.stack(indicators)                                   # (2^d, n)
+    counts = np.cumsum(onehot, axis=1) % p                          # equal digits among 0..i
+    offsets = (np.cumsum(counts[:, -1]) - counts[:, -1]) % p        # smaller digits in total
+    return await multiply_sum(onehot, (offsets[:, None] + counts - 1) % p, FIELD, keyring)
+
+
+async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = 4) -> np.ndarray:
+    """Raw shares of ``dest``: rows of the secret bit matrix (n × l, least significant first) stably sorted
+    by their value sit at positions dest[i].  Digits of ``digit_bits`` bits, one radix round each."""
+    n, bit_length = bits.shape
+    digits = [bits[:, j:j + digit_bits] for j in range(0, bit_length, digit_bits)]
+    dest = await digit_destinations(digits[0], keyring)
+    for digit in digits[1:]:
+        pi = SecretShuffle(n, keyring)
+        dest_shuffled, digit_shuffled = await pi.apply_raw([dest, digit], [FIELD, FIELD])
+        q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
+                                why="sort destinations after a fresh secret uniform shuffle are a uniformly "
+                                    "random permutation: lay out the next key digit")
+        step = await digit_destinations(_placed(digit_shuffled, q), keyring)
+        [dest] = await pi.apply_raw([step[q]], [FIELD], inverse=True)
+    return dest
+
+
+async def sort_destinations(keys, bit_length: int, digit_bits: int = DIGIT_BITS):
+    """Secret ``dest`` (a GF(2³¹−1) secure array): keys stably sorted sit at positions dest[i]."""
+    _check(keys, bit_length)
+    keyring = KeyRing()
+    bits = await key_bits(keys, bit_length, keyring)
+    return secure_array(SMALL, FIELD, await radix_destinations(bits, keyring, digit_bits))
+
+
+async def argsort(keys, bit_length: int):
+    """Secret permutation sigma with ``keys[sigma]`` ascending, stable (numpy's argsort(kind="stable")).
+
+    ``keys``: 1-D secure integer array with values in [0, 2**bit_length); sigma has the keys' type.
+    """
+    n = _check(keys, bit_length)
+    iota = keys.sectype.array(np.arange(n))
+    if n == 1:
+        return iota
+    return await apply_inverse_permutation(await sort_destinations(keys, bit_length), iota)
+
+
+async def sort(rows, keys, bit_length: int):
+    """``rows`` (1-D or 2-D secure array, any type) ordered by ``keys`` ascending, stable."""
+    n = _check(keys, bit_length, rows)
+    if n == 1:
+        return rows
+    return await apply_inverse_permutation(await sort_destinations(keys, bit_length), rows)
+
+
+# ---- compaction ------------------------------------------------------------------------------------------
+
+def bit_destinations(bits, ones_first: bool = False):
+    """Stable destinations of a secret 0/1 secure array: zeros first (or ones first), order kept within
+    each group.  One multiplication (MPyC); prefix sums are local."""
+    n = bits.shape[0]
+    index = np.arange(n)
+    ones_upto = mpc.np_cumsum(bits)                  # ones among 0..i
+    ones = ones_upto[n - 1:]                         # shape (1,): broadcasts
+    if ones_first:
+        # b=1: ones_upto − 1;  b=0: ones + i − ones_upto
+        return ones + index - ones_upto + bits * (2 * ones_upto - 1 - ones - index)
+    # b=0: i − ones_upto;  b=1: zeros + ones_upto − 1 with zeros = n − ones
+    return index - ones_upto + bits * (n - 1 - ones - index + 2 * ones_upto)
+
+
+async def compact(bits, rows):
+    """Stable 1-bit compaction: the rows whose bit is 1 first, then those whose bit is 0, each group in
+    its original order.  ``bits``: 1-D secure 0/1 array; ``rows``: 1-D or 2-D with as many rows.
+    One multiplication and one shuffle-and-open."""
+    if bits.ndim != 1 or rows.ndim not in (1, 2) or rows.shape[0] != bits.shape[0]:
+        raise ValueError("compact needs a 1-D bit vector and 1-D or 2-D rows of the same length")
+    if bits.shape[0] == 1:
+        return rows
+    return await apply_inverse_permutation(bit_destinations(bits, ones_first=True), rows)

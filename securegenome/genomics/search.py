@@ -1,0 +1,437 @@
+"""Secure k-mismatch search: where each read matches a reference with at most k mismatches, on either strand.
+
+Roles: the *reference owner* inputs the reference (records; windows never span two of them), the
+*querier* inputs the reads, the other parties only compute.  Only the querier learns the result: every
+hit (read, strand, record, 0-based leftmost position on the forward record, mismatches), the answer
+``bowtie -v k -a`` gives in the clear and :func:`securegenome.genomics.oracle.kmismatch_hits` (the
+plaintext twin) computes.  Public: the number, names and lengths of the records, the number and lengths
+of the reads, k, the strands searched.
+
+Protocol, per batch of reads (docs/search.md has the full argument and its cost):
+
+1. the reference (once) and the batch's reads, both strands, are secret-shared one-hot over GF(P),
+   P = 2^22 - 3 (N is the zero vector, so it mismatches everything);
+2. matches at window j = sum_t R[j+t] . Q[t]: one local matrix product per read length and record,
+   exact in float64 BLAS on centered shares, giving degree-2t shares of d = m - matches;
+   one degree reduction (a single message to each peer) for all windows of the batch;
+3. for e = 0..k and rho independent repetitions, the querier is opened r * (d - e) with r a fresh
+   secret uniform mask it cannot know: zero iff the window has exactly e mismatches (or r = 0), otherwise
+   uniform.  So the querier learns d where d <= k and nothing else.  A window is reported when all rho
+   repetitions are zero; a false hit needs rho masks to vanish: probability <= (k+1) P^-rho <= 2^-40.
+   The masked products are opened straight from their degree-2t shares with a pseudorandom zero-sharing
+   added, which costs no resharing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from .. import core
+from ..core import mpc
+from ..errors import InputError
+from . import smallfield as sf
+from .alphabet import N_CODE, encode, reverse_complement
+from .oracle import Hit
+
+PROTOCOL = "securegenome.search/1"
+FALSE_HIT_BITS = 40  # a non-hit window is reported with probability <= 2^-FALSE_HIT_BITS
+BATCH_ELEMENTS = 2_000_000  # window tests (windows x read strands) per batch: bounds memory per party
+GEMM_ROWS = 1 << 22  # window-matrix entries copied for one BLAS call when not kept
+WINDOW_CACHE_BYTES = 256 << 20  # window matrices kept across batches, per party
+
+LEAKAGE = {
+    "search.window_tests": "to the querier only: for every read strand, record window, e = 0..k and each "
+                           "of rho repetitions, r*(d-e) with r a fresh secret uniform mask: 0 where the "
+                           "window has exactly e mismatches, uniformly random otherwise (0 with "
+                           "probability 1/P per repetition, the false-hit bound)",
+}
+
+_ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
+
+
+@dataclass
+class SearchOutcome:
+    """What a party learns: ``hits`` for the querier (None elsewhere) and the public sizes."""
+
+    hits: list[Hit] | None
+    records: list[tuple[str, int]]
+    read_lengths: list[int]
+    reads: list | None = None  # the querier's own read records, when it loaded them from a file
+    stats: dict = field(default_factory=dict)
+
+
+def repetitions(k: int) -> int:
+    """Independent masks per test so that (k+1) P^-rho <= 2^-FALSE_HIT_BITS."""
+    return math.ceil((FALSE_HIT_BITS + math.log2(k + 1)) / math.log2(sf.P))
+
+
+# ------------------------------------------------------------------------------------------ the plan
+
+@dataclass(frozen=True)
+class Block:
+    """All windows of one record against the batch's read strands of one length: a windows x columns matrix."""
+
+    record: int
+    length: int
+    columns: tuple[tuple[int, str], ...]  # (read index, strand) per column
+    windows: int
+    offset: int  # into the batch's flat vector of window tests
+
+    @property
+    def size(self) -> int:
+        return self.windows * len(self.columns)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """Everything public about a search: sizes, batches, the layout of every batch.  Same on every party."""
+
+    record_lengths: tuple[int, ...]
+    read_lengths: tuple[int, ...]
+    k: int
+    strands: tuple[str, ...]
+    batch_size: int | None = None
+
+    def validate(self) -> None:
+        if not self.record_lengths or sum(self.record_lengths) == 0:
+            raise InputError("the reference is empty")
+        if not self.read_lengths:
+            raise InputError("there are no reads")
+        if self.k < 0:
+            raise InputError(f"k must be >= 0 (got {self.k})")
+        longest = max(self.record_lengths)
+        for i, m in enumerate(self.read_lengths):
+            if m == 0:
+                raise InputError(f"read {i + 1} is empty")
+            if self.k >= m:
+                raise InputError(f"k = {self.k} is not below the length of read {i + 1} ({m} bp): "
+                                 "every window would be a hit")
+            if m > longest:
+                raise InputError(f"read {i + 1} ({m} bp) is longer than every reference record "
+                                 f"(longest {longest} bp)")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError("--batch-size must be at least 1")
+
+    def windows(self, m: int) -> int:
+        return sum(max(0, n - m + 1) for n in self.record_lengths)
+
+    def batches(self) -> list[range]:
+        """Consecutive read ranges, each with about BATCH_ELEMENTS window tests (or batch_size reads)."""
+        out, start, load = [], 0, 0
+        for i, m in enumerate(self.read_lengths):
+            cost = self.windows(m) * len(self.strands)
+            full = (i - start >= self.batch_size) if self.batch_size else (load + cost > BATCH_ELEMENTS)
+            if i > start and full:
+                out.append(range(start, i))
+                start, load = i, 0
+            load += cost
+        out.append(range(start, len(self.read_lengths)))
+        return out
+
+    def groups(self, batch: range) -> list[tuple[int, tuple[tuple[int, str], ...]]]:
+        """The batch's read strands grouped by read length: (length, columns)."""
+        by_length: dict[int, list] = {}
+        for i in batch:
+            by_length.setdefault(self.read_lengths[i], []).extend((i, s) for s in self.strands)
+        return [(m, tuple(cols)) for m, cols in by_length.items()]
+
+    def blocks(self, batch: range) -> list[Block]:
+        out, offset = [], 0
+        for m, columns in self.groups(batch):
+            for r, n in enumerate(self.record_lengths):
+                if n >= m:
+                    out.append(Block(r, m, columns, n - m + 1, offset))
+                    offset += out[-1].size
+        return out
+
+    @property
+    def record_starts(self) -> list[int]:
+        return [0, *np.cumsum(self.record_lengths)[:-1].tolist()]
+
+
+# ------------------------------------------------------------------------------------- local kernels
+
+@numba.njit(cache=True)
+def _distance(matches, m, out):
+    """out = m - matches (mod P)."""
+    for i in range(out.size):
+        v = m - matches[i]
+        out[i] = v + sf.P if v < 0 else v
+
+
+def _one_hot(codes: np.ndarray) -> np.ndarray:
+    return _ONE_HOT[np.asarray(codes, dtype=np.intp)]
+
+
+class WindowMatrices:
+    """Row blocks of the window matrices of the shared reference: row j of the matrix for read length m
+    and a record starting at base s is the 4m centered share values from base s + j (a strided view of
+    the flat one-hot shares).  BLAS needs them contiguous; copies are kept across batches while they fit
+    in ``budget`` bytes (the lambda genome's 100 bp matrix: 155 MB), otherwise rebuilt per batch."""
+
+    def __init__(self, reference: np.ndarray, budget: int = WINDOW_CACHE_BYTES):
+        self.reference, self.budget, self.kept = reference, budget, {}
+
+    def _view(self, start: int, windows: int, m: int) -> np.ndarray:
+        flat = self.reference[4 * start: 4 * (start + windows + m - 1)]
+        return np.lib.stride_tricks.as_strided(flat, shape=(windows, 4 * m), strides=(32, 8))
+
+    def chunks(self, start: int, windows: int, m: int):
+        """(first row, contiguous float64 rows) covering all windows."""
+        key = (start, windows, m)
+        if key not in self.kept and windows * 4 * m * 8 <= self.budget:
+            self.budget -= windows * 4 * m * 8
+            self.kept[key] = np.ascontiguousarray(self._view(start, windows, m))
+        if key in self.kept:
+            yield 0, self.kept[key]
+            return
+        view, rows = self._view(start, windows, m), max(1, GEMM_ROWS // (4 * m))
+        for j in range(0, windows, rows):
+            yield j, np.ascontiguousarray(view[j:j + rows])
+
+
+def _block_distances(windows: WindowMatrices, start: int, block: Block, query: np.ndarray) -> np.ndarray:
+    """Degree-2t shares of the mismatch counts of one block (windows x columns), flattened row-major.
+
+    ``query`` is the centered (4m x columns) matrix of the block's read strands; the products of
+    centered shares are exact in float64 when at most GEMM_TERMS of them are summed, so longer reads are
+    multiplied in column chunks reduced mod P in between."""
+    m, width = block.length, 4 * block.length
+    matches = np.empty((block.windows, len(block.columns)), dtype=np.int64)
+    for j, rows in windows.chunks(start, block.windows, m):
+        part = None
+        for c in range(0, width, sf.GEMM_TERMS):
+            exact = sf.reduce_exact(rows[:, c:c + sf.GEMM_TERMS] @ query[c:c + sf.GEMM_TERMS])
+            part = exact if part is None else (part + exact) % sf.P
+        matches[j:j + rows.shape[0]] = part
+    out = np.empty(matches.size, dtype=np.int64)
+    _distance(matches.reshape(-1), np.int64(m), out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- the protocol
+
+async def secure_search(*, k: int, strand: str = "both", reference_party: int = 0, query_party: int = 1,
+                        batch_size: int | None = None, reference=None, reads=None,
+                        reference_path: str | None = None, reads_path: str | None = None) -> SearchOutcome:
+    """The search protocol, run by every party (see :func:`securegenome.core.run`).
+
+    The reference owner passes ``reference`` (sequences) or ``reference_path`` (FASTA), the querier
+    ``reads`` or ``reads_path`` (FASTA/FASTQ, .gz); the other parties pass neither.  Every party returns a
+    :class:`SearchOutcome`; only the querier's has hits.
+    """
+    m_parties = len(mpc.parties)
+    if m_parties == 1:
+        reference_party = query_party = 0
+    for role, pid in (("reference party", reference_party), ("query party", query_party)):
+        if not 0 <= pid < m_parties:
+            raise InputError(f"the {role} must be one of 0..{m_parties - 1} (got {pid})")
+    strands = _strands(strand)
+    records, read_records = await _load_inputs(reference_party, query_party, reference, reads,
+                                               reference_path, reads_path)
+    record_meta = await core.share_public(
+        [(name, int(codes.size)) for name, codes, _ in records] if records is not None else None,
+        reference_party)
+    read_lengths = await core.share_public(
+        [int(codes.size) for _, codes, _ in read_records] if read_records is not None else None, query_party)
+    await core.agree(protocol=PROTOCOL, prime=sf.P, k=k, strand=strand, reference_party=reference_party,
+                     query_party=query_party, batch_size=batch_size)
+    plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
+    plan.validate()
+
+    windows = WindowMatrices(await _share_reference(records, plan, reference_party))
+    hits = [] if mpc.pid == query_party else None
+    batches = plan.batches()
+    for batch in core.progress(batches, total=len(batches), desc="search", unit="batch"):
+        found = await _scan_batch(windows, plan, batch, read_records, query_party)
+        if hits is not None:
+            hits.extend(found)
+    if hits is not None:
+        hits.sort(key=lambda h: (h.read, h.record, h.pos, h.strand))
+    stats = {"batches": len(batches), "window_tests": sum(plan.windows(m) for m in plan.read_lengths)
+             * len(strands), "prime": sf.P, "repetitions": repetitions(k)}
+    loaded = read_records if mpc.pid == query_party and reads is None else None
+    return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
+
+
+async def scan_batch_opened(windows: WindowMatrices, plan: ScanPlan, batch: range, read_records, query_party):
+    """One batch up to the opening; the querier gets the opened tests (rho, k+1, N), others None."""
+    query = await _share_batch_reads(plan, batch, read_records, query_party)
+    blocks = plan.blocks(batch)
+    d = np.empty(sum(b.size for b in blocks), dtype=np.int64)
+    starts = plan.record_starts
+    for block in blocks:
+        d[block.offset:block.offset + block.size] = _block_distances(windows, starts[block.record], block,
+                                                                     query[block.length])
+    d = await sf.reduce_degree(d)  # degree 2t -> t: the only resharing of the batch
+    tests = sf.masked_differences(d, list(range(plan.k + 1)) * repetitions(plan.k), query_party)
+    opened = await core.open(sf.Shares(tests, 2 * mpc.threshold), to=query_party, what="search.window_tests",
+                             why="zero exactly at windows with e <= k mismatches (the querier's hits); "
+                                 "uniformly random elsewhere")
+    if opened is None:
+        return None, blocks
+    return opened.reshape(repetitions(plan.k), plan.k + 1, d.size), blocks
+
+
+async def _scan_batch(windows, plan, batch, read_records, query_party) -> list[Hit]:
+    opened, blocks = await scan_batch_opened(windows, plan, batch, read_records, query_party)
+    if opened is None:
+        return []
+    return _hits_from_tests(opened, blocks)
+
+
+def _hits_from_tests(opened: np.ndarray, blocks: list[Block]) -> list[Hit]:
+    """Windows whose test for some e is zero in every repetition; e is then their mismatch count."""
+    zero = (opened == 0).all(axis=0)  # (k+1, N)
+    hit = zero.any(axis=0)
+    mismatches = zero.argmax(axis=0)  # the smallest e (two would need a false zero: <= 2^-40)
+    out = []
+    for block in blocks:
+        sl = slice(block.offset, block.offset + block.size)
+        where = np.flatnonzero(hit[sl])
+        if where.size == 0:
+            continue
+        pos, col = np.divmod(where, len(block.columns))
+        for p, c, e in zip(pos.tolist(), col.tolist(), mismatches[sl][where].tolist()):
+            read, strand = block.columns[c]
+            out.append(Hit(read, strand, block.record, p, e))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+def _strands(strand: str) -> tuple[str, ...]:
+    if strand == "both":
+        return ("+", "-")
+    if strand == "forward":
+        return ("+",)
+    raise InputError(f"--strand must be 'both' or 'forward' (got {strand!r})")
+
+
+def _as_records(seqs, what: str) -> list[tuple[str, np.ndarray, str | None]]:
+    """(name, codes, quality) from SequenceRecords, code arrays or DNA strings."""
+    out = []
+    for i, s in enumerate(seqs):
+        if hasattr(s, "codes"):
+            out.append((s.name, np.asarray(s.codes, dtype=np.uint8), getattr(s, "quality", None)))
+            continue
+        if isinstance(s, str):
+            try:
+                codes = encode(s)
+            except ValueError as exc:
+                raise InputError(f"{what} {i + 1}: {exc}") from None
+        else:
+            codes = np.asarray(s)
+            if codes.ndim != 1 or (codes.size and (codes.min() < 0 or codes.max() > N_CODE)):
+                raise InputError(f"{what} {i + 1}: codes must be a 1-D array of values 0..{N_CODE}")
+            codes = codes.astype(np.uint8)
+        out.append((f"{what}{i + 1}", codes, None))
+    return out
+
+
+def _read_file(path: str, what: str):
+    from .io import read_sequences
+
+    records = read_sequences(path)
+    if what == "reference" and any(r.quality is not None for r in records):
+        raise InputError(f"{path}: the reference must be FASTA, this is FASTQ (are REF and READS swapped?)")
+    return _as_records(records, what)
+
+
+def _local_inputs(reference_party, query_party, reference, reads, reference_path, reads_path):
+    """This party's own inputs, or the one-line error that should stop every party."""
+    me = mpc.pid
+    given = {"reference": reference is not None or reference_path is not None,
+             "reads": reads is not None or reads_path is not None}
+    owner = {"reference": reference_party, "reads": query_party}
+    for what in ("reference", "reads"):
+        if given[what] and me != owner[what]:
+            raise InputError(f"party {me} was given {what} but party {owner[what]} inputs the {what}; "
+                             f"party {me} must get no {what} file")
+        if not given[what] and me == owner[what]:
+            raise InputError(f"party {me} inputs the {what} but was given none")
+    records = read_records = None
+    if me == reference_party:
+        records = (_read_file(reference_path, "reference") if reference is None
+                   else _as_records(reference, "record"))
+    if me == query_party:
+        read_records = _read_file(reads_path, "reads") if reads is None else _as_records(reads, "read")
+    return records, read_records
+
+
+async def _load_inputs(*args):
+    """Load this party's inputs; if any party fails, every party stops with that party's message."""
+    error = None
+    records = read_records = None
+    try:
+        records, read_records = _local_inputs(*args)
+    except InputError as exc:
+        error = str(exc)
+    errors = [error] if len(mpc.parties) == 1 else await mpc.transfer(error)
+    for pid, message in enumerate(errors):
+        if message is not None:
+            raise InputError(message if pid == mpc.pid else f"{message} (reported by party {pid})")
+    return records, read_records
+
+
+async def _share_reference(records, plan: ScanPlan, reference_party: int) -> np.ndarray:
+    """Centered float64 shares of the one-hot reference, all records concatenated (4 values per base)."""
+    size = 4 * sum(plan.record_lengths)
+    values = None
+    if mpc.pid == reference_party:
+        values = _one_hot(np.concatenate([codes for _, codes, _ in records])).reshape(-1)
+    return sf.centered(await sf.share_input(values, reference_party, size))
+
+
+def _query_offsets(plan: ScanPlan, batch: range) -> dict[int, slice]:
+    """Where each length group's (4m x columns) matrix sits in the batch's shared query vector."""
+    out, offset = {}, 0
+    for m, columns in plan.groups(batch):
+        out[m] = (offset, m, len(columns))
+        offset += 4 * m * len(columns)
+    return out
+
+
+async def _share_batch_reads(plan, batch, read_records, query_party) -> dict[int, np.ndarray]:
+    """The batch's read strands, one-hot and shared: per read length a centered (4m x columns) matrix."""
+    groups = plan.groups(batch)
+    size = sum(4 * m * len(columns) for m, columns in groups)
+    values = None
+    if mpc.pid == query_party:
+        parts = []
+        for m, columns in groups:
+            for read, strand in columns:
+                codes = read_records[read][1]
+                parts.append(_one_hot(codes if strand == "+" else reverse_complement(codes)).reshape(-1))
+        values = np.concatenate(parts)
+    shares = sf.centered(await sf.share_input(values, query_party, size))
+    out = {}
+    for m, (offset, length, n_columns) in _query_offsets(plan, batch).items():
+        out[m] = shares[offset:offset + 4 * length * n_columns].reshape(n_columns, 4 * length).T
+    return out
+
+
+# ------------------------------------------------------------------------------------------- the API
+
+def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, reference_party: int = 0,
+           query_party: int = 1, batch_size: int | None = None, **session) -> list[Hit]:
+    """Every hit of ``reads`` in ``reference`` with at most ``k`` mismatches, computed securely.
+
+    ``reference`` and ``reads`` are lists of SequenceRecords, code arrays (0..4) or DNA strings.  With
+    ``parties=1`` everything runs in this process; with more, each party is a local process and the
+    reference goes only to ``reference_party``, the reads only to ``query_party``.  Returns the querier's
+    hits, sorted by (read, record, pos, strand), equal to ``oracle.kmismatch_hits``.  ``session`` is
+    passed on to :func:`securegenome.core.run` (threshold, timeout, ...).
+    """
+    if parties == 1:
+        reference_party = query_party = 0
+    private: dict[int, dict] = {reference_party: {"reference": reference}}
+    private.setdefault(query_party, {})["reads"] = reads
+    results = core.run(secure_search, parties=parties, private=private,
+                       kwargs={"k": k, "strand": strand, "reference_party": reference_party,
+                               "query_party": query_party, "batch_size": batch_size}, **session)
+    return next(r.value.hits for r in results if r.pid == query_party)

@@ -1,0 +1,48 @@
+"""Steps every regression protocol starts with: agree on columns and options, learn the public row counts."""
+
+from __future__ import annotations
+
+from .. import core
+from ..core import mpc
+from ..errors import InputError
+from .data import Table
+
+
+async def agree_on_table(table: Table, **options) -> None:
+    """All parties check they use the same feature columns (in order), target and options."""
+    await core.agree(features=list(table.features), target=table.target, **options)
+
+
+async def party_sizes(n_local: int) -> list[int]:
+    """Every party's row count (public: sizes are public parameters of a run)."""
+    return [int(await core.share_public(n_local if mpc.pid == i else None, sender=i))
+            for i in range(len(mpc.parties))]
+
+
+def check_shape(sizes: list[int], n_features: int) -> int:
+    """Total rows; more features than rows is an error on every party (all know the sizes)."""
+    n = sum(sizes)
+    if n <= n_features:
+        raise InputError(f"{n} rows in total for {n_features} features: need more rows than features "
+                         f"(rows per party: {sizes})")
+    return n
+
+
+class FittedModel:
+    """What sklearn-like estimators share: fitted coefficients and the run's records."""
+
+    coef_ = None
+    intercept_ = None
+
+    def _check_fitted(self):
+        if self.coef_ is None:
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(...) first")
+
+    def decision_function(self, X):
+        import numpy as np
+
+        self._check_fitted()
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(self.coef_):
+            raise InputError(f"X must have {len(self.coef_)} feature columns, got shape {X.shape}")
+        return X @ self.coef_ + self.intercept_

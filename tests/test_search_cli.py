@@ -1,0 +1,174 @@
+"""SAM/TSV output of search hits and the `securegenome search` command end to end."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from securegenome.cli import main
+from securegenome.genomics import SequenceRecord, encode, read_sequences, reverse_complement, write_fastq
+from securegenome.genomics.oracle import Hit, kmismatch_hits
+from securegenome.genomics.sam import TSV_HEADER, sam_text, tsv_text
+
+LAMBDA = os.path.join(os.path.dirname(__file__), os.pardir, "data", "lambda_phage.fa")
+RECORDS = [("chr1 first record", 20), ("plasmid", 8)]
+READS = [("r1 desc", encode("ACGTA"), "ABCDE"), ("r2", encode("GGNTT"), None), ("r3", encode("CCCCC"), "IIIII")]
+HITS = [Hit(0, "+", 0, 3, 0), Hit(0, "-", 1, 2, 1), Hit(1, "-", 0, 0, 2)]
+
+
+def fields(text):
+    return [line.split("\t") for line in text.splitlines() if not line.startswith("@")]
+
+
+def test_sam_header_flags_and_reverse_strand():
+    text = sam_text(RECORDS, READS, HITS, version="9.9", command="securegenome search a b -k 2")
+    header = [line for line in text.splitlines() if line.startswith("@")]
+    assert header[0].startswith("@HD\tVN:1.6")
+    assert header[1:3] == ["@SQ\tSN:chr1\tLN:20", "@SQ\tSN:plasmid\tLN:8"]
+    assert header[3].startswith("@PG\tID:securegenome\tPN:securegenome\tVN:9.9\tCL:securegenome search")
+    rows = fields(text)
+    # read 1: primary forward hit (0 mismatches), secondary reverse hit; read 2 reverse; read 3 unmapped
+    assert [r[:6] for r in rows] == [["r1", "0", "chr1", "4", "255", "5M"], ["r1", "272", "plasmid", "3", "255", "5M"],
+                                     ["r2", "16", "chr1", "1", "255", "5M"], ["r3", "4", "*", "0", "0", "*"]]
+    assert rows[0][9:] == ["ACGTA", "ABCDE", "NM:i:0"]
+    assert rows[1][9:] == ["TACGT", "EDCBA", "NM:i:1"]  # reverse complement and reversed qualities
+    assert rows[2][9:] == ["AANCC", "*", "NM:i:2"]
+    assert rows[3][9:] == ["CCCCC", "IIIII"]
+
+
+def test_tsv_sorted_by_read_then_position():
+    hits = [Hit(1, "-", 0, 0, 2), Hit(0, "-", 1, 2, 1), Hit(0, "+", 0, 3, 0)]
+    lines = tsv_text(RECORDS, READS, hits).splitlines()
+    assert lines[0] == TSV_HEADER
+    assert lines[1:] == ["r1\t+\tchr1\t3\t0", "r1\t-\tplasmid\t2\t1", "r2\t-\tchr1\t0\t2"]
+
+
+@pytest.mark.skipif(shutil.which("samtools") is None, reason="samtools not installed")
+def test_samtools_reads_our_sam(tmp_path):
+    path = tmp_path / "hits.sam"
+    path.write_text(sam_text(RECORDS, READS, HITS, command="x"))
+    out = subprocess.run(["samtools", "view", "-c", str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "4"
+    flags = subprocess.run(["samtools", "flagstat", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "1 + 0 secondary" in flags and "2 + 0 primary mapped" in flags
+
+
+def simulated_reads(tmp_path, n=4):
+    rng = np.random.default_rng(1)
+    genome = read_sequences(LAMBDA)[0].codes
+    records = []
+    for i in range(n):
+        start = int(rng.integers(0, genome.size - 70))
+        codes = genome[start:start + 70].copy()
+        codes[rng.integers(70)] = (codes[rng.integers(70)] + 1) % 4
+        if i % 2:
+            codes = reverse_complement(codes)
+        records.append(SequenceRecord(f"read{i}", codes, "I" * 70, "sim"))
+    records.append(SequenceRecord("nowhere", encode("ACGT" * 17 + "AC"), "#" * 70, "sim"))
+    path = tmp_path / "reads.fq"
+    write_fastq(str(path), records)
+    return path, records
+
+
+def test_cli_three_parties_sam_json_ledger(tmp_path, capsys):
+    reads_path, records = simulated_reads(tmp_path)
+    sam, js, ledger = tmp_path / "hits.sam", tmp_path / "run.json", tmp_path / "ledger.json"
+    code = main(["search", LAMBDA, str(reads_path), "-k", "2", "-o", str(sam), "--json", str(js),
+                 "--ledger", str(ledger), "--timeout", "300"])
+    assert code == 0
+    expected = kmismatch_hits([read_sequences(LAMBDA)[0].codes], [r.codes for r in records], 2)
+    rows = fields(sam.read_text())
+    mapped = [r for r in rows if r[1] != "4"]
+    got = sorted((int(r[0][4:]), "-" if int(r[1]) & 16 else "+", 0, int(r[3]) - 1, int(r[11][5:])) for r in mapped)
+    assert got == sorted(tuple(h) for h in expected) and expected
+    assert [r[0] for r in rows if r[1] == "4"] == ["nowhere"]
+    summary = json.loads(js.read_text())
+    assert summary["parties"] == 3 and summary["hits"] == len(expected) and summary["reads"] == 5
+    assert set(json.loads(ledger.read_text())["totals"]) == {"search.window_tests"}
+    assert all(r["receivers"] == [1] for r in json.loads(ledger.read_text())["releases"])
+
+
+def test_cli_tsv_one_party(tmp_path):
+    reads_path, records = simulated_reads(tmp_path, n=2)
+    out = tmp_path / "hits.tsv"
+    assert main(["search", LAMBDA, str(reads_path), "-k", "1", "--parties", "1", "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    expected = kmismatch_hits([read_sequences(LAMBDA)[0].codes], [r.codes for r in records], 1)
+    assert lines[0] == TSV_HEADER and len(lines) == 1 + len(expected)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-k", "70"], "k = 70 is not below the length of read 1"),
+    (["-k", "1", "--swap"], "the reference must be FASTA, this is FASTQ"),
+])
+def test_cli_bad_input_one_line_error(tmp_path, capsys, args, message):
+    reads_path, _ = simulated_reads(tmp_path, n=1)
+    files = [LAMBDA, str(reads_path)]
+    if "--swap" in args:
+        args.remove("--swap")
+        files.reverse()
+    code = main(["search", *files, *args, "--timeout", "120"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("securegenome: error:") and message in err[0]
+
+
+def test_cli_non_dna_read(tmp_path, capsys):
+    path = tmp_path / "bad.fa"
+    path.write_text(">ok\nACGTACGT\n>bad\nACGTQCGT\n")
+    assert main(["search", LAMBDA, str(path), "-k", "1", "--parties", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.fa" in err and "'Q'" in err
+
+
+def _has_no_tls_option() -> bool:
+    from securegenome.cli import build_parser
+    try:
+        build_parser().parse_args(["search", "a", "b", "-k", "1", "--no-tls"])
+    except SystemExit:
+        return False
+    return True
+
+
+needs_no_tls = pytest.mark.skipif(not _has_no_tls_option(), reason="the CLI has no --no-tls option yet")
+
+
+def _multi_host(tmp_path, files_by_party, extra=()):
+    """Run the 3 parties as 3 separate `securegenome search --party-id I --hosts ...` commands."""
+    import socket
+    import sys
+    socks = [socket.socket() for _ in range(3)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    hosts = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in socks)
+    for s in socks:
+        s.close()
+    env = dict(os.environ, SECUREGENOME_QUIET="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "securegenome", "search", *files_by_party[pid], "-k", "2",
+                               "--party-id", str(pid), "--hosts", hosts, "--timeout", "120", "--no-tls", *extra],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for pid in range(3)]
+    return [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+
+
+@needs_no_tls
+def test_cli_multi_host_each_party_only_its_file(tmp_path):
+    reads_path, records = simulated_reads(tmp_path, n=2)
+    out = _multi_host(tmp_path, {0: [LAMBDA, "-"], 1: ["-", str(reads_path)], 2: ["-", "-"]},
+                      extra=["-o", "hits.tsv"])
+    assert [code for code, _, _ in out] == [0, 0, 0], out
+    expected = kmismatch_hits([read_sequences(LAMBDA)[0].codes], [r.codes for r in records], 2)
+    assert len((tmp_path / "hits.tsv").read_text().splitlines()) == 1 + len(expected)
+
+
+@needs_no_tls
+def test_cli_multi_host_wrong_party_fails_everywhere(tmp_path):
+    reads_path, _ = simulated_reads(tmp_path, n=1)
+    out = _multi_host(tmp_path, {0: [LAMBDA, "-"], 1: ["-", str(reads_path)], 2: [LAMBDA, "-"]})
+    for code, _, err in out:
+        assert code == 2
+        lines = [line for line in err.strip().splitlines() if "warning: --no-tls" not in line]
+        assert len(lines) == 1 and "party 2 was given reference but party 0 inputs the reference" in lines[0]
