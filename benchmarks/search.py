@@ -96,7 +96,8 @@ def naive_case(genome, prefix_bp, n_reads, k):
     reads = simulate(reference, n_reads, 100, seed=n_reads)
     n, m = len(reads), reads[0].size
     kwargs = {"k": k, "n_reads": n, "length": m, "reference_length": int(reference.size)}
-    timing = measure(lambda: core.run(naive_scan, parties=3, kwargs=kwargs,
+    import search as importable  # party processes unpickle the protocol by module name, never __main__
+    timing = measure(lambda: core.run(importable.naive_scan, parties=3, kwargs=kwargs,
                                       private={0: {"reference": reference}, 1: {"reads": reads}}), 1)
     ours = secure_case(reference, reads, k, 3)
     found = timing["value"][1].value
@@ -114,29 +115,37 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the 1,000-read and 10^6-base cases")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the small cases (median)")
+    parser.add_argument("--cases", default="reads,k,reference,naive", help="comma-separated subset to run")
     args = parser.parse_args()
+    chosen = set(args.cases.split(","))
     os.environ.setdefault("SECUREGENOME_QUIET", "1")
     genome = read_sequences(LAMBDA)[0].codes
     cases = {"reads": [], "k": [], "reference": [], "naive": []}
 
-    for n in [10, 100] + ([] if args.quick else [1000]):
+    def save():  # after every case, so that a long run that fails later keeps what it measured
+        return write("search", [dict(case=name, **c) for name, rows in cases.items() for c in rows], parties=3)
+
+    for n in ([10, 100] + ([] if args.quick else [1000])) if "reads" in chosen else []:
         reads = simulate(genome, n, 100, seed=n)
         cases["reads"].append(secure_case(genome, reads, 2, args.repeats if n <= 10 else 1))
         print("reads", cases["reads"][-1]["reads"], round(cases["reads"][-1]["median_s"], 1), "s", flush=True)
+        save()
     reads100 = simulate(genome, 100, 100, seed=100)
-    for k in range(4):
+    for k in range(4) if "k" in chosen else []:
         cases["k"].append(secure_case(genome, reads100, k, 1))
         print("k", k, round(cases["k"][-1]["median_s"], 1), "s", flush=True)
+        save()
     rng = np.random.default_rng(0)
-    for length in [10**4, 10**5] + ([] if args.quick else [10**6]):
+    for length in ([10**4, 10**5] + ([] if args.quick else [10**6])) if "reference" in chosen else []:
         reference = rng.integers(0, 4, length).astype(np.uint8)
         reads = simulate(reference, 10, 100, seed=length)
         cases["reference"].append(secure_case(reference, reads, 2, args.repeats if length <= 10**5 else 1))
         print("reference", length, round(cases["reference"][-1]["median_s"], 1), "s", flush=True)
-    cases["naive"].append(naive_case(genome, 2000, 5, 2))
-    print("naive", cases["naive"][-1], flush=True)
-
-    path = write("search", [dict(case=name, **c) for name, rows in cases.items() for c in rows], parties=3)
+        save()
+    if "naive" in chosen:
+        cases["naive"].append(naive_case(genome, 2000, 5, 2))
+        print("naive", cases["naive"][-1], flush=True)
+    path = save()
     plot("search_reads", {"secure (3 parties)": ([c["reads"] for c in cases["reads"]],
                                                  [c["median_s"] for c in cases["reads"]]),
                           "plaintext oracle": ([c["reads"] for c in cases["reads"]],

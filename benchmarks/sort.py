@@ -4,8 +4,10 @@ Cases (each one run of m parties on this machine; times measured inside the prot
 - shuffle: n rows of one SecInt(32) column by `core.shuffle` (resharing shuffle, 3 passes);
 - sort: n random 32-bit keys (SecInt(32), input by party 0) sorted by `core.sort(keys, keys, 32)`
   (key bits by masked opening, 31 radix rounds with shuffle-and-open, final scatter);
-- baseline: `mpc.np_sort` of the same keys in the same run, for the sizes in --baseline-sizes.
-Every sort result is opened afterwards (outside the timing) and checked against numpy.
+- baseline: `mpc.np_sort` of the same keys in the same run, for the sizes in --baseline-sizes;
+- key bits: the sort's bit decomposition (`core.sort.key_bits`, masked opening + int64 borrow circuit)
+  versus `mpc.np_to_bits` of the same keys in the same run, for the sizes in --bits-sizes.
+Every result is opened afterwards (outside the timing) and checked against numpy.
 
     python benchmarks/sort.py                          # the issue's cases (np_sort of 4,096 takes minutes)
     python benchmarks/sort.py --shuffle-sizes 1000 --sort-sizes 1024 --baseline-sizes 1024 --repeats 1
@@ -61,6 +63,31 @@ async def timed(kind: str, n: int, repeats: int, baseline: bool, seed: int = 1):
     return {"phases": phases, "correct": correct}
 
 
+async def bits_timed(n: int, repeats: int, seed: int = 1):
+    """This party's [(seconds, bytes)] for ``repeats`` runs of key_bits and one of mpc.np_to_bits."""
+    sort_module = importlib.import_module("securegenome.core.sort")  # core.sort is the function
+    from securegenome.core.shuffle import KeyRing
+
+    x = _keys(n, seed)
+    await mpc.barrier("input")
+    expected = (np.random.default_rng(seed).integers(0, 2**32, n)[:, None] >> np.arange(32)) & 1
+    phases, correct = {"fast": [], "np_sort": []}, True
+    for phase in ["fast"] * repeats + ["np_sort"]:
+        b0, t0 = _bytes_sent(), time.perf_counter()
+        if phase == "fast":
+            bits = sort_module.secure_array(sort_module.SMALL, sort_module.FIELD,
+                                            await sort_module.key_bits(x, 32, KeyRing()))
+        else:
+            bits = mpc.np_to_bits(x, l=32)
+        await mpc.gather(bits)
+        phases[phase].append((time.perf_counter() - t0, _bytes_sent() - b0))
+        out = await core.open(bits, to=0, what="benchmark.check", why="benchmark: verify the result")
+        if mpc.pid == 0:
+            out = np.asarray(getattr(out, "value", out), dtype=np.int64)
+            correct &= bool(np.array_equal(out, expected))
+    return {"phases": phases, "correct": correct}
+
+
 def _run(protocol, parties, **kwargs):
     results = core.run(protocol, parties=parties, timeout=7200, kwargs=kwargs)
     slowest = {phase: [max(r.value["phases"][phase][i][0] for r in results)
@@ -76,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--shuffle-sizes", type=ints, default=[1000, 10_000, 100_000])
     ap.add_argument("--sort-sizes", type=ints, default=[1024, 4096, 16_384, 100_000])
     ap.add_argument("--baseline-sizes", type=ints, default=[4096], help="sizes also sorted by mpc.np_sort")
+    ap.add_argument("--bits-sizes", type=ints, default=[4096], help="sizes for key bits vs mpc.np_to_bits")
     ap.add_argument("--parties", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
@@ -83,6 +111,19 @@ def main(argv=None):
     # party processes unpickle the protocol by module name: "sort" (this file, benchmarks/ is on their path)
     protocol = importlib.import_module("sort").timed
     cases = []
+    for n in args.bits_sizes:
+        load_before = os.getloadavg()[0]
+        results, slowest, bytes0 = _run(importlib.import_module("sort").bits_timed, args.parties, n=n,
+                                        repeats=args.repeats)
+        case = {"kind": "key_bits", "n": n, "parties": args.parties, "key_bits": 32,
+                "median_s": statistics.median(slowest["fast"]), "times_s": slowest["fast"],
+                "bytes_party0": bytes0["fast"], "np_to_bits_s": slowest["np_sort"][0],
+                "np_to_bits_bytes_party0": bytes0["np_sort"][0], "correct": results[0].value["correct"],
+                "load_average_1min": [load_before, os.getloadavg()[0]], **party_stats(results)}
+        case["ratio"] = case["np_to_bits_s"] / case["median_s"]
+        cases.append(case)
+        print(f"key_bits n={n:>7}  median {case['median_s']:.3f} s  np_to_bits {case['np_to_bits_s']:.2f} s  "
+              f"ratio {case['ratio']:.0f}x  correct {case['correct']}  load {load_before:.1f}", flush=True)
     for kind, sizes in (("shuffle", args.shuffle_sizes), ("sort", args.sort_sizes)):
         for n in sizes:
             baseline = kind == "sort" and n in args.baseline_sizes
@@ -93,7 +134,8 @@ def main(argv=None):
                     "median_s": statistics.median(slowest["fast"]), "times_s": slowest["fast"],
                     "bytes_party0": bytes0["fast"], "correct": results[0].value["correct"],
                     "load_average_1min": [load_before, os.getloadavg()[0]], **party_stats(results)}
-            line = f"{kind:7} n={n:>7}  median {case['median_s']:.3f} s  (runs {', '.join(f'{t:.2f}' for t in slowest['fast'])})"
+            runs = ", ".join(f"{t:.2f}" for t in slowest["fast"])
+            line = f"{kind:7} n={n:>7}  median {case['median_s']:.3f} s  (runs {runs})"
             if baseline:
                 case.update(np_sort_s=slowest["np_sort"][0], np_sort_bytes_party0=bytes0["np_sort"][0],
                             ratio=slowest["np_sort"][0] / case["median_s"])

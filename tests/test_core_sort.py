@@ -93,13 +93,15 @@ def _check_sorted(outs, cases):
 
 def _count_expected(cases):
     """Ledger counts: per sort of n > 1 keys of l bits, masked keys n (once per key_bits call), shuffled
-    permutations n·(l − 1) in the radix rounds plus n for the final scatter."""
+    permutations n per radix round after the first (one round per digit of DIGIT_BITS bits) plus n for
+    the final scatter."""
     masked = perms = 0
     for keys, bit_length, _ in cases:
         n = len(keys)
         if n > 1:
             masked += 2 * n                           # argsort and sort each decompose the keys
-            perms += 2 * (n * (bit_length - 1) + n)
+            rounds = -(-bit_length // sort_module.DIGIT_BITS)
+            perms += 2 * (n * (rounds - 1) + n)
     return {"sort.masked_keys": masked, "shuffle.permutation": perms}
 
 
@@ -173,3 +175,25 @@ def test_five_parties_threshold_two(run3):
         assert sorted(map(tuple, shuffled)) == sorted(map(tuple, rows))
         assert sigma == expected.tolist()
         assert applied == np.array(rows)[expected].tolist()
+
+
+async def argsort_type(keys, bits):
+    k = mpc.SecInt(bits).array(np.array(keys))
+    sigma = await core.argsort(k, bits)
+    return type(sigma) is type(k), await _open(sigma)
+
+
+def test_argsort_has_the_keys_type(run1):
+    keys = [5, 3, 5, 0, 7]
+    [result] = run1(argsort_type, kwargs={"keys": keys, "bits": 12})
+    assert result.value == (True, np.argsort(keys, kind="stable").tolist())
+
+
+@pytest.mark.slow
+def test_large_sort_three_parties(run3):
+    rng = np.random.default_rng(9)
+    keys = rng.integers(0, 2**32, 3000)
+    keys[::7] = keys[0]                                       # many repeats
+    cases = [(keys.tolist(), 32, np.arange(6000).reshape(3000, 2).tolist())]
+    for r in run3(sorted_cases, kwargs={"cases": cases}):
+        _check_sorted(r.value, cases)

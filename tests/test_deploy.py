@@ -168,6 +168,7 @@ def test_multi_host_needs_tls_or_explicit_no_tls(keys):
 
 # -- multi-host runs (independent parties on loopback) ---------------------------------------------------
 
+@pytest.mark.slow  # TLS across hosts runs by default in test_deploy_netns and test_tls_run_on_loopback
 def test_multi_host_tls_run(keys):
     hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
     procs = [launch(pid, hosts, "secure_sum", {"value": 10 * pid + 1}, tls_dir=str(keys / "good" / f"party_{pid}"))
@@ -176,6 +177,18 @@ def test_multi_host_tls_run(keys):
         assert (code, stdout.strip()) == (0, "33"), stderr
 
 
+def test_parties_running_different_protocols_abort_every_party():
+    """The session checks the protocol and threshold before the protocol's own agreement (sizes, k, ...)."""
+    hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    procs = [launch(pid, hosts, "secure_sum" if pid == 2 else "rounds", no_tls=True) for pid in range(3)]
+    for code, stdout, stderr, _ in finish(procs):
+        assert code == 2 and stdout == ""
+        assert stderr.strip().splitlines()[-1] == (
+            "securegenome: error: parties disagree on public parameters: protocol: party 0='test_deploy.rounds', "
+            "party 1='test_deploy.rounds', party 2='test_deploy.secure_sum'")
+
+
+@pytest.mark.slow  # the CLI version below runs by default once the commands have --no-tls
 def test_mismatched_parameters_abort_every_party():
     hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
     procs = [launch(pid, hosts, "secure_sum", {"k": 3 if pid == 2 else 2}, no_tls=True) for pid in range(3)]
@@ -260,6 +273,12 @@ def test_killed_party_local(run3):
                                            r"\(also failed: party 0, 2\)$"):
         run3(rounds, kwargs={"die": 1, "n": 500})
     assert time.monotonic() - start < BOUND
+
+
+def test_timeout_stops_every_party(run3):
+    with pytest.raises(PartyFailure, match=r"^party 0: stopped: the run took longer than its timeout "
+                                           r"\(also failed: party 1, 2\)$"):
+        run3(rounds, kwargs={"n": 10_000}, timeout=3)
 
 
 def test_busy_port_in_local_mode_picks_others(run3, monkeypatch):

@@ -14,7 +14,6 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -99,7 +98,7 @@ def test_cut_off_party_across_hosts(hosts, tmp_path, keys):
     """Party 1's cable is pulled: no FIN, no RST; everyone notices within the peer timeout by itself."""
     names, addresses, switch = hosts
     pidfile = str(tmp_path / "pid")
-    peer_timeout = 6
+    peer_timeout = 4
     procs = [launch(pid, addresses, kwargs={"n": 10_000, "pidfile": pidfile}, prefix=netns(names[pid]),
                     tls_dir=str(keys / f"party_{pid}"), peer_timeout=peer_timeout) for pid in range(3)]
     wait_running(pidfile)
@@ -111,9 +110,10 @@ def test_cut_off_party_across_hosts(hosts, tmp_path, keys):
     for pid, (code, _, stderr, seconds) in enumerate(results):
         last = stderr.strip().splitlines()[-1]
         assert code == 2, stderr
-        assert seconds < 2 * peer_timeout
+        assert seconds < BOUND  # typically about peer_timeout / 2 (see docs/deployment.md)
         if pid != 1:
-            assert last.startswith(f"securegenome: error: lost party 1 ({addresses[1]}): no answer for about 6 s")
+            assert last == (f"securegenome: error: lost party 1 ({addresses[1]}): it stopped answering "
+                            f"(host down or network cut; peer timeout 4 s)")
         else:
             assert last.startswith("securegenome: error: lost party ")
 
@@ -162,7 +162,7 @@ def test_three_hosts_km_command_with_tls(hosts, keys, tmp_path):
 
 
 def test_three_hosts_search_command_with_tls(hosts, keys, tmp_path):
-    """`securegenome search`: reference owner, querier and helper on three hosts, TLS; same SAM as locally."""
+    """`securegenome search`: reference owner, querier and helper on three hosts, TLS; the hits planted."""
     if not _cli_has_tls():
         pytest.skip("the protocol commands have no --tls-dir yet (commands/_common.py; see docs/deployment.md)")
     names, addresses, _ = hosts
@@ -172,19 +172,19 @@ def test_three_hosts_search_command_with_tls(hosts, keys, tmp_path):
     ref = str(tmp_path / "lambda_6k.fa")
     with open(ref, "w") as f:
         f.write(">lambda_6k first 6000 bases of NC_001416.1\n" + genome + "\n")
+    changed = "A" if genome[5010] != "A" else "C"  # one mismatch at the read's 11th base
     reads = tmp_path / "reads.fa"
-    reads.write_text(f">r1\n{genome[100:130]}\n>r2\n{genome[5000:5030][:10]}T{genome[5011:5030]}\n>r3\n{'ACGT' * 8}\n")
-    local = tmp_path / "local.sam"
-    code = cli_main(["search", ref, str(reads), "-k", "1", "-o", str(local)])
-    if code != 0:
-        pytest.skip("`securegenome search` does not run locally yet")
+    reads.write_text(f">exact\n{genome[100:130]}\n>onemismatch\n{genome[5000:5010]}{changed}{genome[5011:5030]}\n"
+                     f">absent\n{'ACGT' * 8}\n")
     exe = os.path.join(os.path.dirname(sys.executable), "securegenome")
     files = [[ref, "-"], ["-", str(reads)], ["-", "-"]]
+    sam = tmp_path / "hits.sam"
     procs = [subprocess.Popen([*netns(names[pid]), exe, "search", *files[pid], "-k", "1", "--party-id", str(pid),
                                "--hosts", ",".join(addresses), "--tls-dir", str(keys / f"party_{pid}"),
-                               *(["-o", str(tmp_path / "hosts.sam")] if pid == 1 else [])],
+                               *(["-o", str(sam)] if pid == 1 else [])],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for pid in range(3)]
     for code, _, stderr, _ in finish(procs, limit=300):
         assert code == 0, stderr
-    strip = lambda text: [line for line in text.splitlines() if not line.startswith("@PG")]  # noqa: E731
-    assert strip((tmp_path / "hosts.sam").read_text()) == strip(local.read_text())
+    records = [line.split("\t") for line in sam.read_text().splitlines() if not line.startswith("@")]
+    mapped = {(r[0], r[2], int(r[3])) for r in records if not int(r[1]) & 4}
+    assert mapped == {("exact", "lambda_6k", 101), ("onemismatch", "lambda_6k", 5001)}

@@ -151,10 +151,22 @@ def test_exact_occurrences_on_lambda_phage():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(adversarial("ACGTN", 30), min_size=1, max_size=3),
        st.lists(adversarial("ACGTN", 6).filter(len), min_size=1, max_size=3),
-       st.integers(0, 3), st.sampled_from(["both", "forward"]))
-def test_kmismatch_hits_match_brute_force(reference, reads, k, strand):
-    hits = kmismatch_hits([encode(r) for r in reference], [encode(r) for r in reads], k, strand=strand)
+       st.integers(0, 3), st.sampled_from(["both", "forward"]), st.sampled_from(["scan", "seed"]))
+def test_kmismatch_hits_match_brute_force(reference, reads, k, strand, method):
+    hits = kmismatch_hits([encode(r) for r in reference], [encode(r) for r in reads], k, strand=strand,
+                          method=method)
     assert hits == brute_hits(reference, reads, k, strand)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(adversarial("ACGTN", 80), min_size=1, max_size=2), st.integers(0, 2), st.data())
+def test_seeded_search_matches_brute_force_on_longer_reads(reference, k, data):
+    """Reads cut from the reference (so there are hits) plus random ones, long enough for real seeds."""
+    text = "".join(reference)
+    cut = st.builds(lambda i, n: text[i:i + n], st.integers(0, max(len(text) - 1, 0)), st.integers(8, 20))
+    reads = data.draw(st.lists(st.one_of(cut, adversarial("ACGTN", 20)).filter(len), min_size=1, max_size=4))
+    hits = kmismatch_hits([encode(r) for r in reference], [encode(r) for r in reads], k, method="seed")
+    assert hits == brute_hits(reference, reads, k)
 
 
 def test_kmismatch_semantics():

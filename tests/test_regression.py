@@ -147,9 +147,10 @@ def test_missing_target_is_an_error(tmp_path):
 
 def test_ridge_diabetes_one_party(run1):
     X, y, _ = diabetes_parts(1)
-    [r] = run1(ridge.ridge_protocol, kwargs={"target": "y", "alpha": 1.0}, private={0: {"table": (X, y)}})
+    [r] = run1(ridge.ridge_protocol, kwargs={"target": "y", "alpha": 1.0, "frac_bits": 40},
+               private={0: {"table": (X, y)}})
     gap, reference = relative_rmse_gap(r.value, X, y)
-    assert gap <= 1e-5
+    assert gap <= 1e-9
     assert np.allclose(r.value["coef"], reference.coef_, rtol=1e-5, atol=1e-3)
     twin = ridge.ridge_twin([(X, y)], target="y", alpha=1.0)
     assert np.allclose(twin["coef"], reference.coef_, rtol=1e-9) and np.isclose(twin["intercept"],
@@ -179,16 +180,19 @@ def test_ridge_three_parties(run3):
 
 
 def test_ridge_to_one_receiver(run3):
-    _, _, parts = diabetes_parts(3)
+    rng = np.random.default_rng(8)
+    parts = [(rng.normal(size=(k, 2)), rng.normal(size=k)) for k in (5, 9, 4)]
     results = run3(ridge.ridge_protocol, kwargs={"target": "y", "to": 2},
                    private={i: {"table": p} for i, p in enumerate(parts)})
+    X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    assert relative_rmse_gap(results[2].value, X, y)[0] <= 1e-5
     assert [r.value is None for r in results] == [True, True, False]
     assert all(r.ledger.received_by(0).labels() == {"ridge.column_scale", "ridge.constant_columns",
                                                     "ridge.singular"} for r in results)
 
 
 def test_ridge_synthetic_matches_sklearn(run1):
-    table = SyntheticTable(20_000, 28, seed=4, chunk_rows=3000)
+    table = SyntheticTable(20_000, 6, seed=4, chunk_rows=3000)  # 28 features: the slow test in _cli
     [r] = run1(ridge.ridge_protocol, kwargs={"target": "y", "alpha": 1.0}, private={0: {"table": table}})
     X, y = open_table(table, "y").arrays()
     assert relative_rmse_gap(r.value, X, y)[0] <= 1e-5
@@ -198,7 +202,7 @@ def test_ridge_secure_class_api():
     X, y, parts = diabetes_parts(1)
     model = ridge.SecureRidge(alpha=1.0).fit([(X, y)], target="y")
     assert model.predict(X[:3]).shape == (3,)
-    assert np.allclose(model.predict(X), Ridge(alpha=1.0, solver="cholesky").fit(X, y).predict(X), rtol=1e-5)
+    assert np.allclose(model.predict(X), Ridge(alpha=1.0, solver="cholesky").fit(X, y).predict(X), rtol=1e-4)
     assert list(model.feature_names_in_)[:2] == ["x0", "x1"]
 
 
@@ -250,7 +254,7 @@ def test_logistic_secure_matches_twin_one_party(run1):
 
 
 def test_logistic_secure_three_parties_public_scaling(run3):
-    X, y = small_logistic(n=45, d=2, seed=2)
+    X, y = small_logistic(n=44, d=2, seed=2)  # 15, 15 and 14 rows: unequal shares of rows
     center, scale = [0.0, 5.0], [1.0, 3.0]
     results = run3(logistic.logistic_protocol,
                    kwargs={"target": "y", "iterations": 3, "center": center, "scale": scale},

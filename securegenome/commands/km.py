@@ -129,6 +129,8 @@ def main(args):
                                         accountant=accountant, parties=options["parties"],
                                         **table_options(args), **session)
     report = kmf.to_dict()
+    if kmf.accountant_ is not None:
+        report["privacy_budget"] = kmf.accountant_.to_dict()
     print_report(report)
     if args.plot:
         kmf.plot(path=args.plot)

@@ -50,7 +50,7 @@ def register(sub):
     g = p.add_argument_group("model")
     g.add_argument("--alpha", type=float, default=1.0, metavar="A", help="L2 penalty (>= 0, default 1.0)")
     g.add_argument("--frac-bits", type=int, default=None, metavar="F",
-                   help="fixed-point fraction bits of the secure solve (default 32; more = more accurate, slower)")
+                   help="fixed-point fraction bits of the secure solve (default 24; more = more accurate, slower)")
     add_output_options(p)
     add_party_options(p)
     p.set_defaults(func=main)

@@ -24,9 +24,10 @@ Bits that could only be 1 with probability below 2^-192 are fixed to 0 (a trunca
 total-variation distance to the exact distribution is below 2^-180 per value, accounted in
 :data:`NUMERIC_DELTA_PER_VALUE` (far below any δ a user would choose).
 
-The accountant (:class:`PrivacyAccountant`) uses sequential (basic) composition: the ε's and δ's of all
-releases about one dataset add up.  The discrete Gaussian is calibrated through zero-concentrated DP:
-``ρ = Δ²/(2σ²)`` and ``ε = ρ + 2·sqrt(ρ·ln(1/δ))`` (Bun-Steinke 2016), and the (ε, δ) pair is charged.
+The discrete Gaussian is calibrated through zero-concentrated DP: ``ρ = Δ²/(2σ²)`` and
+``ε = ρ + 2·sqrt(ρ·ln(1/δ))`` (Bun-Steinke 2016).  The accountant (:class:`PrivacyAccountant`) accepts a
+release if the whole sequence fits the dataset's budget by basic composition (ε's and δ's add up) or, with a
+budget δ > 0, by zCDP composition (ρ's add up; a pure ε-DP release costs ε²/2).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import argparse
 import math
 import numbers
 import secrets
-from dataclasses import dataclass
-from decimal import Context, Decimal
+from dataclasses import asdict, dataclass
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from functools import lru_cache
 
 import numpy as np
@@ -57,9 +58,9 @@ PRECISION_BITS = 192  # every Bernoulli probability is realised exactly as an in
 NUMERIC_DELTA_PER_VALUE = 2.0 ** -180
 """Bound on the total-variation distance between one sampled noise value and the exact distribution."""
 
-MAX_SCALE = 2.0 ** 40  # noise values must stay far inside int64 and the field
+MAX_SCALE = 2.0 ** 52  # geometric draws stay below 2^60: far inside int64 (fixed point needs big scales)
 
-_DECIMAL = Context(prec=100)  # ~330 bits: more than enough to round probabilities to 192 bits correctly
+_DECIMAL = Context(prec=100)  # ~330 bits: enough to round the probabilities to 192 bits correctly
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -67,19 +68,41 @@ _DECIMAL = Context(prec=100)  # ~330 bits: more than enough to round probabiliti
 
 @dataclass(frozen=True)
 class Spend:
-    """One charged release."""
+    """One charged release; ``rho`` is its zero-concentrated DP cost when known."""
 
     what: str
     epsilon: float
     delta: float
+    rho: float | None = None
+
+    @property
+    def zcdp_cost(self) -> float | None:
+        """ρ of this release: given, or ε²/2 for pure ε-DP (Bun-Steinke 2016, Prop. 1.4), else unknown."""
+        if self.rho is not None:
+            return self.rho
+        return self.epsilon ** 2 / 2 if self.delta == 0 else None
+
+
+def zcdp_epsilon(rho: float, delta: float) -> float:
+    """ε of the (ε, δ)-DP guarantee implied by ρ-zCDP: ρ + 2 sqrt(ρ ln(1/δ)) (Bun-Steinke 2016)."""
+    return rho + 2 * math.sqrt(rho * math.log(1 / delta))
 
 
 class PrivacyAccountant:
-    """The privacy budget of one dataset over a session: sequential composition of (ε, δ).
+    """The privacy budget (ε, δ) of one dataset over a session.
 
-    ``spend`` charges a release *before* anything is opened and raises :class:`BudgetExceeded` if the
-    release would take the total above the budget (then nothing is charged).  A relative tolerance of
-    1e-9 absorbs float rounding when a budget is split into parts (ε/3 three times fits ε).
+    Two composition theorems hold for every sequence of releases at once, and a release is accepted if
+    the sequence with it fits the budget by either:
+
+    - basic sequential composition: the ε's add up and the δ's add up;
+    - zero-concentrated DP (only with a budget δ > 0): the ρ's add up, where a pure ε-DP release costs
+      ε²/2 and a discrete Gaussian release its ρ = Δ²/(2σ²), and ρ-zCDP gives
+      (ρ + 2·sqrt(ρ·ln(1/δ)), δ)-DP.  This is the tighter one for many small releases (iterations).
+
+    ``spent_epsilon``/``spent_delta`` report the better guarantee that fits (the basic one if none does).
+    ``spend`` charges a release *before* anything is opened and raises :class:`BudgetExceeded` if it does
+    not fit (then nothing is charged).  A relative tolerance of 1e-9 absorbs float rounding when a budget is
+    split into parts (ε/3 three times fits ε).
 
     Inside a protocol every party charges its own accountant and they stay identical, because every
     party makes the same calls.  With party *processes* those are copies of the caller's object (the
@@ -107,13 +130,24 @@ class PrivacyAccountant:
         state["_charged"] = []  # a copy in another process has its own ledgers
         return state
 
+    def _guarantees(self, spends) -> list[tuple[float, float]]:
+        """The (ε, δ) guarantees of a sequence of releases that fit the δ budget, best ε first; the basic
+        one is always included (last if it does not fit)."""
+        slack = 1 + self.TOLERANCE
+        basic = (math.fsum(s.epsilon for s in spends), math.fsum(s.delta for s in spends))
+        fitting = [basic] if basic[1] <= self.delta * slack + 1e-300 else []
+        costs = [s.zcdp_cost for s in spends]
+        if self.delta > 0 and spends and None not in costs:
+            fitting.append((zcdp_epsilon(math.fsum(costs), self.delta), self.delta))
+        return sorted(fitting) or [basic]
+
     @property
     def spent_epsilon(self) -> float:
-        return math.fsum(s.epsilon for s in self.history)
+        return self._guarantees(self.history)[0][0]
 
     @property
     def spent_delta(self) -> float:
-        return math.fsum(s.delta for s in self.history)
+        return self._guarantees(self.history)[0][1]
 
     @property
     def remaining(self) -> float:
@@ -122,26 +156,33 @@ class PrivacyAccountant:
 
     @property
     def remaining_delta(self) -> float:
-        """δ still available."""
-        return max(0.0, self.delta - self.spent_delta)
+        """δ still available (under basic composition)."""
+        return max(0.0, self.delta - math.fsum(s.delta for s in self.history))
 
-    def check(self, epsilon: float, delta: float = 0.0, what: str = "") -> None:
-        """Raise :class:`BudgetExceeded` if a release of (ε, δ) would not fit; charges nothing."""
-        if not epsilon >= 0 or not math.isfinite(epsilon) or not 0 <= delta < 1:
-            raise InputError(f"cannot charge epsilon={epsilon!r}, delta={delta!r} for {what or 'a release'}")
+    def check(self, epsilon: float, delta: float = 0.0, what: str = "", rho: float | None = None) -> None:
+        """Raise :class:`BudgetExceeded` if a release of (ε, δ) (and ρ) would not fit; charges nothing."""
+        self._fits(Spend(what, epsilon, delta, rho))
+
+    def _fits(self, release: Spend) -> None:
+        eps, delta, rho = release.epsilon, release.delta, release.rho
+        if (not _is_number(eps) or eps < 0 or not _is_number(delta) or not 0 <= delta < 1
+                or (rho is not None and not (_is_number(rho) and rho >= 0))):
+            raise InputError(f"cannot charge epsilon={eps!r}, delta={delta!r}, rho={rho!r} "
+                             f"for {release.what or 'a release'}")
+        eps_after, delta_after = self._guarantees([*self.history, release])[0]
         slack = 1 + self.TOLERANCE
-        if (math.fsum([*(s.epsilon for s in self.history), epsilon]) > self.epsilon * slack
-                or math.fsum([*(s.delta for s in self.history), delta]) > self.delta * slack + 1e-300):
+        if eps_after > self.epsilon * slack or delta_after > self.delta * slack + 1e-300:
             raise BudgetExceeded(
                 f"privacy budget of dataset '{self.dataset}' exceeded: releasing "
-                f"'{what or 'a value'}' needs epsilon={epsilon:g}, delta={delta:g} but only "
+                f"'{release.what or 'a value'}' needs epsilon={eps:g}, delta={delta:g} but only "
                 f"epsilon={self.remaining:g}, delta={self.remaining_delta:g} remain of "
                 f"epsilon={self.epsilon:g}, delta={self.delta:g}; nothing was opened")
 
-    def spend(self, epsilon: float, delta: float = 0.0, what: str = "") -> Spend:
-        """Charge a release of (ε, δ) labelled ``what``; raise :class:`BudgetExceeded` if it does not fit."""
-        self.check(epsilon, delta, what)
-        record = Spend(what, float(epsilon), float(delta))
+    def spend(self, epsilon: float, delta: float = 0.0, what: str = "", rho: float | None = None) -> Spend:
+        """Charge a release of (ε, δ) labelled ``what`` (``rho``: its zCDP cost, for Gaussian noise);
+        raise :class:`BudgetExceeded` if it does not fit."""
+        record = Spend(what, float(epsilon), float(delta), None if rho is None else float(rho))
+        self._fits(record)
         self.history.append(record)
         return record
 
@@ -150,7 +191,8 @@ class PrivacyAccountant:
         result, or a ``Ledger``) that this object was not charged for yet; returns the new charges.
 
         The releases already happened, so they are recorded even beyond the budget (``remaining`` then
-        shows 0 and every further :meth:`spend` is refused).
+        shows 0 and every further :meth:`spend` is refused).  The ledger has no ρ: releases with δ > 0
+        are absorbed under basic composition only.
         """
         ledger = results
         if isinstance(results, (list, tuple)):
@@ -169,7 +211,7 @@ class PrivacyAccountant:
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "epsilon": self.epsilon, "delta": self.delta,
                 "spent_epsilon": self.spent_epsilon, "spent_delta": self.spent_delta,
-                "releases": [vars(s) for s in self.history]}
+                "releases": [asdict(s) for s in self.history]}
 
     def __repr__(self):
         return (f"PrivacyAccountant(dataset={self.dataset!r}, epsilon={self.epsilon:g}, delta={self.delta:g}, "
@@ -195,7 +237,7 @@ def gaussian_rho(epsilon: float, delta: float) -> float:
 
 
 def gaussian_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
-    """σ of the discrete Gaussian giving (ε, δ)-DP for ℓ2-sensitivity Δ: ρ = Δ²/(2σ²) = gaussian_rho(ε, δ)."""
+    """σ of the discrete Gaussian giving (ε, δ)-DP for ℓ2-sensitivity Δ: Δ²/(2σ²) = gaussian_rho(ε, δ)."""
     _check_positive(sensitivity=sensitivity)
     return sensitivity / math.sqrt(2 * gaussian_rho(epsilon, delta))
 
@@ -262,7 +304,7 @@ def _bernoulli_const(prob: int, n: int) -> np.ndarray:
 
 def _to_fixed(p: Decimal) -> int:
     """floor(p * 2^192) for 0 <= p <= 1 (1 itself becomes 1 - 2^-192, so the top word fits 64 bits)."""
-    return min(int((p * (1 << PRECISION_BITS)).to_integral_value(rounding="ROUND_FLOOR")),
+    return min(int(_DECIMAL.multiply(p, 1 << PRECISION_BITS).to_integral_value(rounding=ROUND_FLOOR)),
                (1 << PRECISION_BITS) - 1)
 
 
@@ -273,16 +315,17 @@ def _geometric_bit_probabilities(scale: float) -> tuple[int, ...]:
     P(g) ∝ a^g = prod_k (a^(2^k))^(bit_k): a product over digits, so the digits are independent with
     P(bit_k = 1) = a^(2^k) / (1 + a^(2^k)).  Digits whose probability rounds to 0 end the list.
     """
-    inv_scale = _DECIMAL.divide(Decimal(1), Decimal(scale))
     probs = []
-    k = 0
-    while True:
-        power = _DECIMAL.exp(-inv_scale * (1 << k))  # a^(2^k)
-        p = _to_fixed(_DECIMAL.divide(power, 1 + power))
-        if p == 0:
-            return tuple(probs)
-        probs.append(p)
-        k += 1
+    with localcontext(_DECIMAL):  # every operation below at 100 digits (Decimal(float) itself is exact)
+        inv_scale = 1 / Decimal(scale)
+        k = 0
+        while True:
+            power = (-inv_scale * (1 << k)).exp()  # a^(2^k)
+            p = _to_fixed(power / (1 + power))
+            if p == 0:
+                return tuple(probs)
+            probs.append(p)
+            k += 1
 
 
 def sample_geometric(scale: float, n: int) -> np.ndarray:
@@ -307,11 +350,11 @@ def discrete_laplace_bound(scale: float) -> int:
 @lru_cache(maxsize=1 << 16)
 def _gaussian_accept(sigma: float, y: int) -> int:
     """2^192 * exp(-(|y| - σ²/t)² / (2σ²)) with t = floor(σ) + 1 (CKS 2020, Algorithm 3)."""
-    s = Decimal(sigma)
-    s2 = s * s
     t = math.floor(sigma) + 1
-    d = Decimal(abs(y)) - _DECIMAL.divide(s2, t)
-    return _to_fixed(_DECIMAL.exp(_DECIMAL.divide(-(d * d), 2 * s2)))
+    with localcontext(_DECIMAL):
+        s2 = Decimal(sigma) ** 2
+        d = abs(y) - s2 / t
+        return _to_fixed((-(d * d) / (2 * s2)).exp())
 
 
 def sample_discrete_gaussian(sigma: float, n: int) -> np.ndarray:
@@ -393,16 +436,14 @@ async def _share_sum(p: int, mine, size: int, contributors: list[int]) -> np.nda
         partners = prf_partners(me, m, t)
         keys = {k: secrets.token_bytes(32) for k in partners}
         known = {k + 1: _field_stream(keys[k], size, p) for k in partners}  # f(x) at the partners' points
-        secret = mine.astype(object) % p
+        secret = mine.astype(object)  # small signed integers; reduced with the shares
         for other in range(m):
             if other in partners:
                 outgoing[other] = keys[other]
-                continue
-            share = _interpolate(secret, known, other + 1, p)
-            if other == me:
-                total += share
+            elif other == me:
+                total += _interpolate(secret, known, other + 1, p)  # reduced once, at the end
             else:
-                outgoing[other] = _pack(share, p)
+                outgoing[other] = _pack(_interpolate(secret, known, other + 1, p) % p, p)
     # one transfer per receiver, all under way at once: every party makes the same calls in the same order
     pending = []
     for receiver in range(m):
@@ -445,17 +486,21 @@ def _field_stream(key: bytes, n: int, p: int) -> np.ndarray:
 
 
 def _interpolate(secret: np.ndarray, known: dict[int, np.ndarray], x: int, p: int) -> np.ndarray:
-    """f(x) mod p for the degree-t polynomial with f(0) = secret and f(x_k) = known[x_k] (Lagrange)."""
+    """f(x), up to a multiple of p, for the degree-t polynomial with f(0) = secret and f(x_k) = known[x_k]."""
     points = {0: secret, **known}
-    result = 0
+    result = None
     for xi, yi in points.items():
         num = den = 1
         for xj in points:
             if xj != xi:
                 num = num * (x - xj) % p
                 den = den * (xi - xj) % p
-        result = result + yi * (num * pow(den, -1, p) % p)
-    return result % p
+        term = yi * (num * pow(den, -1, p) % p)
+        if result is None:
+            result = term
+        else:
+            result += term
+    return result
 
 
 def _fxp(sectype) -> dict:
@@ -506,7 +551,8 @@ async def dp_open(x, *, sensitivity: float, epsilon: float, delta: float = 0.0,
     - ``accountant``: charged first; if the release does not fit, :class:`BudgetExceeded` is raised and
       nothing is opened.
     The release is recorded in the ledger under ``what`` with its ε and δ.  Receivers get the noisy
-    values (ints, or floats for fixed point), the other parties ``None``.
+    values (ints, or floats for fixed point), the other parties ``None``.  Every party must call it with
+    the same public arguments (include ε, δ in the protocol's :func:`securegenome.core.agree`).
     """
     if mechanism not in MECHANISMS:
         raise InputError(f"unknown DP mechanism {mechanism!r}; choose one of {', '.join(MECHANISMS)}")
@@ -519,7 +565,8 @@ async def dp_open(x, *, sensitivity: float, epsilon: float, delta: float = 0.0,
                          + ("'laplace'" if is_fxp else "'discrete_laplace' or 'discrete_gaussian'"))
     if mechanism == "discrete_gaussian":
         sigma = gaussian_sigma(sensitivity, epsilon, delta)
-        detail = f"discrete Gaussian sigma={sigma:.6g}, l2-sensitivity={sensitivity:g}"
+        detail = (f"discrete Gaussian sigma={sigma:.6g}, rho={gaussian_rho(epsilon, delta):.6g}, "
+                  f"l2-sensitivity={sensitivity:g}")
     else:
         if delta != 0:
             raise InputError(f"the Laplace mechanisms are pure epsilon-DP: use delta=0, not {delta!r}")
@@ -529,7 +576,8 @@ async def dp_open(x, *, sensitivity: float, epsilon: float, delta: float = 0.0,
                                                             if is_fxp else "")
                   + f", l1-sensitivity={sensitivity:g}")
     if accountant is not None:
-        accountant.spend(epsilon, delta, what)
+        accountant.spend(epsilon, delta, what,
+                         rho=gaussian_rho(epsilon, delta) if mechanism == "discrete_gaussian" else None)
         ledger = current_ledger()
         accountant._charged.append((ledger, len(ledger)))  # the index core.open is about to record at
         detail += (f"; dataset '{accountant.dataset}' has spent epsilon={accountant.spent_epsilon:g} "

@@ -130,6 +130,8 @@ class Network:
                     f"TLS with party {pid} at {self.address(pid)} failed ({exc.reason or exc}); do all parties use "
                     f"--tls-dir with certificates from the same `securegenome keys` run?"))
                 return
+            except ConnectionResetError:
+                self.notes[pid] = "it reset the connection: do all parties use --tls-dir, or all --no-tls?"
             except OSError as exc:
                 self.notes[pid] = exc.strerror or str(exc) or type(exc).__name__
             if loop.time() > deadline:
@@ -199,7 +201,7 @@ class Network:
         if self.finished or pid in self.said_bye:
             return
         if isinstance(exc, TimeoutError) or getattr(exc, "errno", None) == errno.ETIMEDOUT:
-            why = f"no answer for about {self.peer_timeout:g} s (host down or network cut)"
+            why = f"it stopped answering (host down or network cut; peer timeout {self.peer_timeout:g} s)"
         elif exc is not None:
             why = str(exc) or type(exc).__name__
         else:
@@ -316,6 +318,9 @@ class _Exchanger(asyncoro.MessageExchanger):
     def _refusal(self, claimed: int) -> str | None:
         """Why a connecting peer claiming party id ``claimed`` is refused (None: accepted)."""
         rt = self.network.rt
+        if claimed >= len(rt.parties):
+            return ("a peer sent no party greeting (is it using TLS while this party is not, or is it not a "
+                    "securegenome party at all?)")
         if not 0 <= claimed < rt.pid:
             return f"a peer claimed party id {claimed}, which does not connect to party {rt.pid}"
         if claimed in self.network.exchangers:

@@ -1,22 +1,23 @@
 """Secret permutations: apply, invert and compose them with O(n) communication by shuffle-and-open.
 
 A *secret permutation* is a secure integer array ``sigma`` of length n holding a permutation of 0..n−1.
-Scattering by sigma (``y[sigma[i]] = x[i]``) is the basic step: shuffle the rows (sigma, x) together by a
-fresh secret permutation π (:mod:`.shuffle`), open the shuffled sigma — it is sigma∘π with π uniformly
-random and unknown to every party, hence itself a uniformly random permutation that tells nothing — and
-place the shuffled rows of x at the opened positions (local).  Gathering (``y = x[sigma]``) scatters by
-the inverse of sigma.
+Scattering by sigma (``y[sigma[i]] = x[i]``): shuffle the rows (sigma, x) together by a fresh secret
+permutation π (:mod:`.shuffle`), open the shuffled sigma — it is sigma∘π with π uniformly random and unknown
+to every party, hence itself a uniformly random permutation that tells nothing — and place the shuffled rows
+of x at the opened positions (local).  Gathering (``y = x[sigma]``): shuffle sigma alone by π, open q =
+sigma∘π, take z = x[q] (public positions, local; z[k] = y[π[k]]) and undo π on z (a reverse shuffle under
+the same keys, nothing opened).
 
-Cost of a scatter: one shuffle of 1 + (columns of x) columns, one opening of n values (1 round).
+Cost: a scatter is one shuffle of 1 + c columns (c = columns of x) and one opening of n values; a gather one
+shuffle of 1 column, one opening, one reverse shuffle of c columns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._mpyc import mpc
 from .opening import open as open_
-from .shuffle import shuffle_together
+from .shuffle import SecretShuffle, shuffle_together
 
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: a secret permutation composed with a fresh secret uniformly "
@@ -42,7 +43,7 @@ async def open_shuffled(sigma, why: str) -> np.ndarray:
     return q
 
 
-def _placed(rows, positions: np.ndarray):
+def placed(rows, positions: np.ndarray):
     """``y`` with ``y[positions[k]] = rows[k]`` (public positions; local)."""
     inverse = np.empty_like(positions)
     inverse[positions] = np.arange(len(positions))
@@ -57,7 +58,7 @@ async def apply_inverse_permutation(sigma, x):
     sigma_shuffled, x_shuffled = await shuffle_together([sigma, x])
     q = await open_shuffled(sigma_shuffled, why="a secret permutation after a fresh secret uniform shuffle "
                                                 "is uniformly random: scatter rows to their destinations")
-    return _placed(x_shuffled, q)
+    return placed(x_shuffled, q)
 
 
 async def invert_permutation(sigma):
@@ -67,9 +68,17 @@ async def invert_permutation(sigma):
 
 
 async def apply_permutation(sigma, x):
-    """``y = x[sigma]``, i.e. ``y[i] = x[sigma[i]]``; x 1-D or 2-D (rows).  Two shuffles, two openings."""
-    _check_permutation(sigma, x)
-    return await apply_inverse_permutation(await invert_permutation(sigma), x)
+    """``y = x[sigma]``, i.e. ``y[i] = x[sigma[i]]``; x 1-D or 2-D (rows).  One shuffle, one opening, one
+    reverse shuffle."""
+    n = _check_permutation(sigma, x)
+    if n <= 1:
+        return x
+    pi = SecretShuffle(n)
+    [sigma_shuffled] = await pi.apply([sigma])
+    q = await open_shuffled(sigma_shuffled, why="a secret permutation after a fresh secret uniform shuffle "
+                                                "is uniformly random: gather rows from their sources")
+    [y] = await pi.undo([x[q]])
+    return y
 
 
 async def compose_permutations(sigma, tau):

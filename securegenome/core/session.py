@@ -24,6 +24,7 @@ their parent (Linux) and ignore Ctrl-C, which the parent turns into stopping the
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -32,13 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError, PartyFailure, SecureGenomeError
 from ._mpyc import MPYC_ARGV_ENV, mpc
 from .ledger import Ledger, reset_ledger
+from .params import agree
 
 GRACE_SECONDS = 5.0  # after one party fails, how long the others get to report their own error
 PORT_RETRIES = 3
@@ -81,40 +82,17 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
         if party_id is None or not 0 <= party_id < len(hosts):
             raise SecureGenomeError(f"--party-id must be one of 0..{len(hosts) - 1} with {len(hosts)} hosts")
         parties = len(hosts)
-    if parties < 1:
-        raise SecureGenomeError("the number of parties must be at least 1")
-    if threshold is None:
-        threshold = (parties - 1) // 2
-    if not 0 <= threshold or 2 * threshold >= parties:
-        raise SecureGenomeError(f"threshold {threshold} needs 0 <= t < m/2 with m = {parties} parties")
-    for pid in private:
-        if not 0 <= pid < parties:
-            raise SecureGenomeError(f"input given for party {pid}, but parties are 0..{parties - 1}")
-    if peer_timeout is not None and not peer_timeout > 0:
-        raise SecureGenomeError("--peer-timeout must be a positive number of seconds")
-    if ssl and tls_dir is None:
-        tls_dir = os.path.join(os.getcwd(), ".config")
-    if tls_dir is not None:
-        tls_dir = os.path.abspath(tls_dir)
-        if not os.path.isdir(tls_dir):
-            raise InputError(f"--tls-dir {tls_dir}: no such directory (create it with `securegenome keys`)")
-    network = {"tls_dir": tls_dir, "peer_timeout": peer_timeout or PEER_TIMEOUT, "listen_all": hosts is not None,
-               "connect_timeout": connect_timeout or (CONNECT_TIMEOUT_HOSTS if hosts else CONNECT_TIMEOUT_LOCAL)}
-
-    if tls_dir is not None:  # a missing file is the user's to fix, before any party starts
-        from .tls import party_files
-        for pid in ([party_id] if hosts is not None else range(parties if parties > 1 else 0)):
-            party_files(tls_dir, pid)
-
+    threshold = _check_parties(parties, threshold, private)
     if hosts is None and parties == 1:
         return [_run_in_process(protocol, {**kwargs, **private.get(0, {})}, sync)]
+    if getattr(protocol, "__module__", None) == "__main__":
+        raise SecureGenomeError(f"protocol {protocol.__name__} is defined in __main__: party processes import it "
+                                f"by module name, so define it in an importable module")
+    if ssl and tls_dir is None:
+        tls_dir = os.path.join(os.getcwd(), ".config")  # MPyC's own place for its --ssl files
+    network = _network_options(hosts, [party_id] if hosts else range(parties), tls_dir, no_tls, peer_timeout,
+                               connect_timeout)
     if hosts is not None:
-        if tls_dir is None and not no_tls:
-            raise SecureGenomeError("multi-host runs use TLS: give --tls-dir DIR (made by `securegenome keys`, "
-                                    "see docs/deployment.md) or, on a trusted network only, --no-tls")
-        if tls_dir is None:
-            print("securegenome: warning: --no-tls: the traffic between parties is neither encrypted nor "
-                  "authenticated", file=sys.stderr)
         args = {party_id: {**kwargs, **private.get(party_id, {})}}
         try:
             return _run_children(protocol, args, hosts, threshold, timeout, party_id, network, mpyc_options)
@@ -131,8 +109,46 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
     raise AssertionError("unreachable")
 
 
+def _check_parties(parties, threshold, private) -> int:
+    """The threshold to use, after checking the number of parties, the threshold and who gets inputs."""
+    if parties < 1:
+        raise SecureGenomeError("the number of parties must be at least 1")
+    if threshold is None:
+        threshold = (parties - 1) // 2
+    if not 0 <= threshold or 2 * threshold >= parties:
+        raise SecureGenomeError(f"threshold {threshold} needs 0 <= t < m/2 with m = {parties} parties")
+    for pid in private:
+        if not 0 <= pid < parties:
+            raise SecureGenomeError(f"input given for party {pid}, but parties are 0..{parties - 1}")
+    return threshold
+
+
+def _network_options(hosts, pids, tls_dir, no_tls, peer_timeout, connect_timeout) -> dict:
+    """How the party processes connect (see :class:`.network.Network`); TLS files checked before any starts."""
+    if peer_timeout is not None and not peer_timeout > 0:
+        raise SecureGenomeError("--peer-timeout must be a positive number of seconds")
+    if tls_dir is not None:
+        from .tls import party_files
+
+        tls_dir = os.path.abspath(os.path.expanduser(tls_dir))
+        if not os.path.isdir(tls_dir):
+            raise InputError(f"--tls-dir {tls_dir}: no such directory (create it with `securegenome keys`)")
+        for pid in pids:
+            party_files(tls_dir, pid)
+    elif hosts is not None and not no_tls:
+        raise SecureGenomeError("multi-host runs use TLS: give --tls-dir DIR (made by `securegenome keys`, "
+                                "see docs/deployment.md) or, on a trusted network only, --no-tls")
+    elif hosts is not None:
+        print("securegenome: warning: --no-tls: the traffic between parties is neither encrypted nor "
+              "authenticated", file=sys.stderr)
+    return {"tls_dir": tls_dir, "peer_timeout": peer_timeout or PEER_TIMEOUT, "listen_all": hosts is not None,
+            "connect_timeout": connect_timeout or (CONNECT_TIMEOUT_HOSTS if hosts else CONNECT_TIMEOUT_LOCAL)}
+
+
 def check_hosts(hosts) -> list[str]:
-    """``host:port`` of every party, checked; IPv6 addresses go in brackets: ``[::1]:11365``."""
+    """``host:port`` of every party (a host name or IPv4 address), checked; a string is split at commas."""
+    if isinstance(hosts, str):
+        hosts = [h for h in hosts.split(",") if h.strip()]
     out = []
     for i, address in enumerate(hosts):
         address = str(address).strip()
@@ -166,6 +182,9 @@ async def _party_main(protocol, kwargs, network=None):
         value = await protocol(**kwargs)
     else:
         await network.connect()
+        # parties started by hand may differ in what they run: check before the protocol's own agreement
+        await network.guard(agree(protocol=f"{protocol.__module__}.{protocol.__qualname__}",
+                                  threshold=mpc.threshold))
         value = await network.guard(protocol(**kwargs))
     sent = sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol is not None)
     if network is None:
@@ -193,12 +212,13 @@ def execute_party(spec_path: str, result_path: str) -> int:
     """Body of a child party process (called by :mod:`securegenome._party`); returns its exit code."""
     from .network import Network, PeerLost
 
-    with open(spec_path, "rb") as f:
-        spec = pickle.load(f)
     ledger = reset_ledger()
     start = time.perf_counter()
-    network = Network(mpc, **spec["network"]) if len(mpc.parties) > 1 else None
+    network = None
     try:
+        with open(spec_path, "rb") as f:
+            spec = pickle.load(f)  # imports the protocol's module: it must be importable, not __main__
+        network = Network(mpc, **spec["network"]) if len(mpc.parties) > 1 else None
         value, sent = mpc.run(_party_main(spec["protocol"], spec["kwargs"], network))
         outcome = {"ok": True, "result": PartyResult(mpc.pid, value, ledger, sent, time.perf_counter() - start)}
         code = 0
@@ -263,8 +283,8 @@ def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_par
             procs[pid] = subprocess.Popen(
                 [sys.executable, "-m", "securegenome._party", spec, results[pid]],
                 stdin=subprocess.DEVNULL, stdout=stderr if stderr is not None else None, stderr=stderr, env=env)
-        _wait(procs, results, timeout)
-        return _collect(procs, results, logs, workdir, multi_host=len(procs) == 1)
+        timed_out = _wait(procs, results, timeout)
+        return _collect(procs, results, logs, workdir, multi_host=len(procs) == 1, timed_out=timed_out)
     finally:
         _stop(procs.values())
         for f in logs.values():
@@ -280,8 +300,11 @@ def _stop(procs):
         p.wait()
 
 
-def _wait(procs, results, timeout):
-    """Wait for all children; after a failure or timeout, stop the rest (bounded by GRACE_SECONDS)."""
+def _wait(procs, results, timeout) -> bool:
+    """Wait for all children; after a failure or timeout, stop the rest (bounded by GRACE_SECONDS).
+
+    Returns whether the run's timeout passed.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     failed_at = None
     try:
@@ -295,11 +318,12 @@ def _wait(procs, results, timeout):
             if failed_at is not None and now - failed_at > GRACE_SECONDS:
                 break
             if deadline is not None and now > deadline:
-                break
+                return True
             time.sleep(0.05)
     except KeyboardInterrupt:
         _stop(procs.values())
         raise
+    return False
 
 
 def _outcome(path) -> dict:
@@ -310,14 +334,14 @@ def _outcome(path) -> dict:
         return {}
 
 
-def _collect(procs, results, logs, workdir, multi_host=False):
+def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
     outcomes, errors = {}, []
     for pid, p in sorted(procs.items()):
         if p.poll() is None:
             p.kill()
             p.wait()
-            errors.append(_Error(pid, "stopped: it was still waiting for a party that failed or for the timeout",
-                                 rank=4))
+            why = "the run took longer than its timeout" if timed_out else "another party failed"
+            errors.append(_Error(pid, f"stopped: {why}", rank=4))
             continue
         outcome = _outcome(results[pid])
         if not outcome:

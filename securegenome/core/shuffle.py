@@ -21,9 +21,9 @@ The same re-sharing pass with S = all parties and no permutation turns the degre
 sharings back into a degree-t sharing; :func:`multiply` uses it for fields below 2³¹, where every local
 step is exact int64 numpy arithmetic (:data:`SMALL_PRIME`, used by the radix sort).
 
-The PRG is AES-128 in counter mode (``cryptography``), keyed per use by SHA-256 of key and label.  A permutation is drawn by sorting n PRG words of 64 bits, so it is
-uniform up to the probability n²/2⁶⁵ of a tie (below 10⁻⁹ for n = 10⁵); field elements are reduced from
-64 more bits than the modulus has.
+The PRG is AES-128 in counter mode (``cryptography``), keyed per use by SHA-256 of key and label.  A
+permutation is drawn by sorting n PRG words of 64 bits, so it is uniform up to the probability n²/2⁶⁵ of a
+tie (below 10⁻⁹ for n = 10⁵); field elements are reduced from 64 more bits than the modulus has.
 """
 
 from __future__ import annotations

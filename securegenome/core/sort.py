@@ -1,17 +1,18 @@
 """Stable sorting by secret integer keys: oblivious radix sort with shuffle-and-open (Hamada et al. 2014).
 
 1. Key bits.  Parties 0..t each pick a random mask R_j of bit_length + k bits (k = MPyC's statistical
-   security parameter, 30) and secret-share it in the keys' field and its low bits in the small field
-   GF(2³¹−1).  ``keys + ΣR_j`` is opened (label ``sort.masked_keys``): it hides the keys statistically
-   (distance below 2⁻ᵏ per key) as long as one contributor is honest.  The key bits are then the bits of
-   the public opened value minus the secret mask bits: t+1 ripple-borrow subtractions, each bit one or
-   two multiplications.
-2. Radix rounds, least significant bit first.  The sort keeps ``dest``, the secret destination of every
-   element in the order sorted by the bits seen so far; per further bit b:
-   shuffle (dest, b) by a fresh secret permutation π and open dest∘π (label ``shuffle.permutation``: a
-   uniformly random permutation) to lay the bits out in the current order (local); stable destinations
-   of that bit vector from prefix sums (local) and one multiplication; look them up at the opened
-   positions (local) and undo π with the same keys (a reverse shuffle, nothing opened).
+   security parameter, 30, or less if the keys' field has no room) and secret-share it in the keys' field
+   and its low bits in the small field GF(2³¹−1).  ``keys + ΣR_j`` is opened (label ``sort.masked_keys``):
+   it hides the keys statistically (distance below 2⁻ᵏ per key) as long as one contributor is honest.
+   The key bits are the bits of the public opened value minus the secret mask bits: t+1 ripple-borrow
+   subtractions, t+1 rounds of multiplications per bit position.
+2. Radix rounds on digits of DIGIT_BITS bits, least significant first.  The sort keeps ``dest``, the secret
+   destination of every element in the order sorted by the digits seen so far; per further digit:
+   shuffle (dest, digit bits) by a fresh secret permutation π and open dest∘π (label
+   ``shuffle.permutation``: a uniformly random permutation) to lay the digits out in the current order
+   (local); stable destinations of those digits from one-hot indicators, prefix counts (local) and one
+   inner product; look them up at the opened positions (local) and undo π with the same keys (a reverse
+   shuffle, nothing opened).
 3. Output: scatter 0..n−1 (argsort) or the rows (sort) by ``dest`` — one more shuffle-and-open; the result
    has the type of the keys (argsort) or of the rows (sort).
 
@@ -26,23 +27,24 @@ import numpy as np
 
 from ._mpyc import mpc
 from .opening import open as open_
-from .permutation import _placed, apply_inverse_permutation, open_shuffled
+from .permutation import apply_inverse_permutation, open_shuffled, placed
 from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, secure_array
 
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: sort destinations composed with a fresh secret uniformly random "
                            "shuffle — a uniformly random permutation, independent of the keys",
-    "sort.masked_keys": "to all parties: every key plus a random mask of bit_length+30 bits drawn by t+1 "
-                        "parties; statistically hides the key (distance below 2^-30 per key)",
+    "sort.masked_keys": "to all parties: every key plus random masks of bit_length+k bits (k <= 30, 29 for "
+                        "32-bit SecInt(32) keys at 3 parties) from t+1 parties; statistically hides the key "
+                        "(distance below 2^-k per key)",
 }
 
-DIGIT_BITS = 4  # radix digit width: fewer rounds, 2^d indicators per element (measured: benchmarks/sort.py)
+DIGIT_BITS = 3  # radix digit width: d=1..6 measured at n=16,384 and 10^5 (docs/core.md); 2, 3 fastest
 SMALL = mpc.SecFld(SMALL_PRIME)
 FIELD = SMALL.field
 
 
 def _check(keys, bit_length: int, rows=None) -> int:
-    if keys.ndim != 1:
+    if not issubclass(keys.sectype, mpc.SecureInteger) or keys.ndim != 1:
         raise ValueError("sort keys must be a 1-D secure integer array")
     n = keys.shape[0]
     if not 1 <= bit_length <= keys.sectype.bit_length:
@@ -58,9 +60,10 @@ def _check(keys, bit_length: int, rows=None) -> int:
 # ---- key bits ----------------------------------------------------------------------------------------------
 
 def _mask_bits(keys, bit_length: int) -> int:
-    """Statistical masking bits k such that keys + (t+1) masks of bit_length + k bits never wrap."""
+    """Statistical masking bits k such that a key plus t+1 masks of bit_length + k bits stays below the
+    modulus: (t+2)·2^(bit_length+k) <= 2^(bits−1) <= p; k = MPyC's sec_param (30) where that fits."""
     p = keys.sectype.field.modulus
-    room = p.bit_length() - 2 - bit_length - (mpc.threshold + 1).bit_length()
+    room = p.bit_length() - 1 - bit_length - (mpc.threshold + 1).bit_length()  # = ⌈log2(t+2)⌉
     k = min(mpc.options.sec_param, room)
     if k < 20:
         raise ValueError(f"{keys.sectype.__name__} has no room to mask {bit_length}-bit keys; use a "
@@ -68,13 +71,22 @@ def _mask_bits(keys, bit_length: int) -> int:
     return k
 
 
-def _random_mask(n: int, nbits: int) -> list[int]:
-    return [secrets.randbits(nbits) for _ in range(n)]
+def _random_mask(n: int, nbits: int) -> np.ndarray:
+    """n uniformly random integers of ``nbits`` bits (int64 up to 62 bits, else Python ints)."""
+    if nbits <= 62:
+        words = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
+        return (words >> np.uint64(64 - nbits)).astype(np.int64)
+    return np.array([secrets.randbits(nbits) for _ in range(n)], dtype=object)
 
 
 def _bits_of(values, bit_length: int) -> np.ndarray:
-    """Public or local integers → (n, bit_length) int64 0/1 matrix, least significant bit first."""
-    values = np.asarray(values, dtype=object)
+    """Integers → (n, bit_length) int64 0/1 matrix of their low bits, least significant first."""
+    values = np.asarray(values)
+    if bit_length <= 62:
+        low = values.astype(object) % (1 << bit_length) if values.dtype == object else values
+        low = np.asarray(low).astype(np.int64) % (1 << bit_length)
+        return (low[:, None] >> np.arange(bit_length)) & 1
+    values = values.astype(object)
     return np.stack([((values >> j) & 1).astype(np.int64) for j in range(bit_length)], axis=1)
 
 
@@ -82,7 +94,7 @@ async def _subtract_bits(x, ys: list, keyring: KeyRing):
     """Raw shares of the bits of (x − Σ ys) mod 2^l: x public 0/1 matrix, ys secret bit matrices (n × l).
 
     Ripple borrow per operand; at every bit position the multiplications of all operands that do not
-    depend on each other are batched, so a bit costs 1 + len(ys) − 1 rounds.
+    depend on each other are batched, so a bit position costs len(ys) rounds.
     """
     p = FIELD.modulus
     n, l = x.shape
@@ -109,23 +121,18 @@ async def key_bits(keys, bit_length: int, keyring: KeyRing) -> np.ndarray:
     masked, mask_bits = keys, []
     for j in range(mpc.threshold + 1):
         mask = _random_mask(n, bit_length + k) if mpc.pid == j else None
-        shares = mpc.input(stype.array(np.array(mask if mask else [0] * n, dtype=object)), senders=j)
-        masked = masked + shares
-        low = _bits_of(mask, bit_length) if mask else None
+        shares = await input_raw(mask, (n,), stype.field, j, keyring)
+        masked = masked + secure_array(stype, stype.field, shares)
+        low = _bits_of(mask, bit_length) if mpc.pid == j else None
         mask_bits.append(await input_raw(low, (n, bit_length), FIELD, j, keyring))
     opened = await open_(masked, what="sort.masked_keys",
                          why="keys plus random masks of bit_length+k bits from t+1 parties: statistically "
                              "hidden; their public bits minus the secret mask bits give the key bits")
+    opened = np.asarray(opened, dtype=object) % stype.field.modulus  # opened signed: back to 0..p−1
     return await _subtract_bits(_bits_of(opened, bit_length), mask_bits, keyring)
 
 
 # ---- radix sort ------------------------------------------------------------------------------------------
-
-def _one_hot_step(indicators: list, bit: np.ndarray, products: np.ndarray) -> list:
-    """Indicators of the digit values extended by one more bit (its products with them given)."""
-    p = FIELD.modulus
-    return [(e - prod) % p for e, prod in zip(indicators, products)] + list(products)
-
 
 async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray:
     """Raw shares of the stable destinations of secret d-bit digits (n × d bit matrix, least significant
@@ -142,14 +149,15 @@ async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray
         bit = digits[:, k]
         products = await multiply(np.stack(indicators), np.broadcast_to(bit, (len(indicators), n)),
                                   FIELD, keyring)
-        indicators = _one_hot_step(indicators, bit, products)
+        # values with the new bit 0, then with it 1 (value + 2^k)
+        indicators = [(e - prod) % p for e, prod in zip(indicators, products)] + list(products)
     onehot = np.stack(indicators)                                   # (2^d, n)
     counts = np.cumsum(onehot, axis=1) % p                          # equal digits among 0..i
     offsets = (np.cumsum(counts[:, -1]) - counts[:, -1]) % p        # smaller digits in total
     return await multiply_sum(onehot, (offsets[:, None] + counts - 1) % p, FIELD, keyring)
 
 
-async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = 4) -> np.ndarray:
+async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = DIGIT_BITS) -> np.ndarray:
     """Raw shares of ``dest``: rows of the secret bit matrix (n × l, least significant first) stably sorted
     by their value sit at positions dest[i].  Digits of ``digit_bits`` bits, one radix round each."""
     n, bit_length = bits.shape
@@ -161,7 +169,7 @@ async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int
         q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
                                 why="sort destinations after a fresh secret uniform shuffle are a uniformly "
                                     "random permutation: lay out the next key digit")
-        step = await digit_destinations(_placed(digit_shuffled, q), keyring)
+        step = await digit_destinations(placed(digit_shuffled, q), keyring)
         [dest] = await pi.apply_raw([step[q]], [FIELD], inverse=True)
     return dest
 

@@ -6,29 +6,34 @@ and ``BWT[i] = T$[SA[i] - 1]`` (cyclically).  In the BWT codes the sentinel is :
 so ``"ACGT$"[code]`` spells it.
 
 Protocol (Manber–Myers prefix doubling made oblivious, as in Isayama et al., "Oblivious Suffix Sorting",
-ACNS 2025; the code is ours).  Every step runs on secret shares; the only values opened are the random
-permutations inside the core's shuffle-based permutation applications:
+ACNS 2025; the code is ours).  Every step runs on secret shares.  Permutations are only ever *scattered*
+(``y[σ[i]] = x[i]``: one shuffle-and-open of the core); gathering by SA is scattering by its inverse ISA,
+which is kept alongside.
 
 1. **k-mers.**  Every suffix gets the key of its first k symbols, packed in base 5 (``$``/past-the-end 0,
-   bases 1..4); a local linear combination of shifted codes.  k is the largest with 5^k < 2^L, L the bit
+   bases 1..4): a local linear combination of shifted codes.  k is the largest with 5^k ≤ 2^L, L the bit
    length of n, so the first sort costs no more than a round's.  One stable sort of the keys gives SA_k;
-   adjacent equality of the sorted keys and a prefix sum (local) give the dense ranks in SA order, and the
-   inverse permutation puts them by text position.
+   a zero test of the gaps between sorted neighbours and a prefix sum (local) give the dense ranks in SA
+   order; one scatter by SA puts them (and ISA) by text position.
 2. **Doubling rounds** (h = k, 2k, 4k, ...).  Suffix i's new key is the pair (rank_h[i], rank_h[i+h]).
    The order by the second key needs no sort: it is the previous order shifted, σ₂ = (SA_h − h) mod (n+1),
-   because rank_h[σ₂[j] + h] = rank_h[SA_h[j]] is the sorted rank sequence we already hold.  (Suffixes
-   with i + h > n wrap around; their h-prefix contains ``$`` and is unique, so their second key never
-   matters.)  So one permutation application brings (rank_h[σ₂[j]], σ₂[j]) into σ₂ order — the public
-   cyclic shift is applied to the vectors first — and ONE stable sort on the first key (L bits) yields
-   SA_2h and the second keys in SA_2h order.  Two neighbours are equal iff they were in the same bucket
-   and their second keys are equal: one zero test per neighbour pair, prefix sums give the new ranks, and
-   the inverse permutation puts them by position (skipped in the last round).
-3. After ⌈log₂(n/k)⌉ rounds h ≥ n and all ranks are distinct, so SA_h is the suffix array.  The BWT is
-   one more permutation application: ``BWT = roll(T$, 1)[SA]``.
+   because rank_h[σ₂[j] + h] = rank_h[SA_h[j]] is the sorted rank sequence already held.  (Suffixes with
+   i + h > n wrap around; their h-prefix contains ``$`` and is unique, so their second key never matters.)
+   One scatter by ISA brings (rank_h[σ₂[j]], σ₂[j]) into σ₂ order — the public cyclic shift is applied to
+   the vectors first — and ONE stable radix sort on the first key (L bits) yields SA_2h with the second
+   keys in SA_2h order.  Neighbours are equal iff they were in the same bucket and their second keys are
+   equal: gap = old_differs + (1 − old_differs)·Δsecond is in 0..n and zero iff equal; one zero test,
+   prefix sums give the new ranks, and one scatter by SA_2h puts ranks and ISA by position.
+3. After ⌈log₂(n/k)⌉ rounds h ≥ n, so SA_h is the suffix array; the last round skips the re-ranking and
+   carries ``T$[x − 1]`` through its scatter and sort, which makes the BWT column for free.
 
-The number of rounds depends on n only, so a default run reveals nothing but n.  With ``early_exit`` the
-parties open one bit before every round — are all ranks already distinct? — and stop when it is; that
-tells everyone the length of the longest repeated substring up to a factor of two (see :data:`LEAKAGE`).
+The zero test: bits of the gaps by the core's masked bit decomposition (GF(2³¹−1)), a product tree of
+the negated bits, and a random bit shared in both fields to bring the result back: only the result XOR
+that random bit is opened (uniformly random).  So a default run opens only values that are uniformly
+random or statistically masked (labels in :data:`HIDING_LABELS`) plus the outputs asked for; the number
+of rounds depends on n only.  With ``early_exit`` the parties open one bit before every round — are all
+ranks already distinct? — and stop when it is; that tells everyone the length of the longest repeated
+substring within a factor of two (see :data:`LEAKAGE`).
 
 :func:`suffix_array_bwt` is the plaintext twin: the same steps on numpy arrays, used by the tests.
 """
@@ -43,11 +48,12 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..core import permutation as _permutation
-from ..core import sort as _sort
+from ..core.permutation import LEAKAGE as PERMUTATION_LEAKAGE
 from ..core.permutation import apply_inverse_permutation as scatter
 from ..core.shuffle import KeyRing, input_raw, multiply, secure_array
 from ..core.sort import FIELD, SMALL, key_bits
+from ..core.sort import LEAKAGE as SORT_LEAKAGE
+from ..core.sort import sort as core_sort
 from ..errors import InputError
 from .oracle import BWT_LETTERS, DOLLAR
 
@@ -55,8 +61,8 @@ SENTINEL = DOLLAR  #: code of ``$`` in the BWT output (4, as in the oracle's BWT
 KMER_BASE = 5  #: k-mer keys pack ``$``=0 and bases 1..4 in base 5
 
 LEAKAGE: dict[str, str] = {
-    **_permutation.LEAKAGE,  # shuffle.permutation: uniformly random permutations
-    **_sort.LEAKAGE,  # sort.masked_keys: sort keys and neighbour gaps under statistical masks
+    **PERMUTATION_LEAKAGE,  # shuffle.permutation: uniformly random permutations
+    **SORT_LEAKAGE,  # sort.masked_keys: sort keys and neighbour gaps under statistical masks
     "bwt.masked_differs": "to all parties: the neighbour-differs bits of every round XOR fresh secret random "
                           "bits, i.e. uniformly random bits independent of the text",
     "bwt.all_distinct": "--early-exit only, to all parties, one bit per round: whether all suffixes already "
@@ -131,14 +137,16 @@ def suffix_array_bwt(codes, *, early_exit: bool = False) -> SuffixArrayBWT:
         first, shifted = np.roll(rank, h)[sa], np.roll(iota, h)[sa]  # in σ₂ order
         order = np.argsort(first, kind="stable")
         second, sa = ranks_sorted[order], shifted[order]
+        done += 1
+        if r == p.rounds - 1:  # h >= n: all ranks distinct
+            break
         same_bucket = 1 - differs[1:]
         gap = differs[1:] + same_bucket * np.diff(second)  # 0 iff equal to the left neighbour
         differs = np.r_[0, (gap != 0).astype(np.int64)]
         ranks_sorted = np.cumsum(differs)
-        if r < p.rounds - 1:
-            rank = _by_position_plain(sa, ranks_sorted)
-        h, done = 2 * h, done + 1
-    bwt = np.roll(np.r_[codes, SENTINEL], 1)[sa]
+        rank = _by_position_plain(sa, ranks_sorted)
+        h *= 2
+    bwt = np.roll(np.r_[codes, SENTINEL], 1)[sa]  # the secure run carries this column in its last round
     return SuffixArrayBWT(sa, bwt, done)
 
 
@@ -172,7 +180,7 @@ async def secure_suffix_array_bwt(codes, *, early_exit: bool = False, sort_rows=
     core's shuffles, plus, with ``early_exit``, one bit per round (label ``bwt.all_distinct``).
     ``sort_rows(rows, keys, bit_length)`` replaces the core's stable sort (benchmark baselines only).
     """
-    sort_rows = sort_rows or _sort.sort
+    sort_rows = sort_rows or core_sort
     stype = codes.sectype
     p = plan(len(codes))
     if stype.bit_length < p.bit_length:

@@ -4,7 +4,7 @@
 * :func:`bwt`, :func:`bwt_from_sa` — the Burrows-Wheeler transform of ``T`` as a string over ``ACGT$``.
 * :class:`FMIndex`, :func:`backward_search`, :func:`exact_occurrences` — exact matching through C and Occ.
 * :func:`kmismatch_hits` — every occurrence with at most k substitutions on both strands, N = mismatch
-  (what ``bowtie -v k -a`` reports).
+  (what ``bowtie -v k -a`` reports), by exhaustive scan or exact pigeonhole seeding.
 
 Conventions (also in docs/genomics.md): the text of a sequence of n codes is ``T[0..n] = codes + '$'``;
 ``SA`` has n + 1 entries and ``SA[0] = n`` (the suffix ``'$'``); ``BWT[i] = T[SA[i] - 1]`` with
@@ -195,8 +195,6 @@ class Hit(NamedTuple):
 
 
 STRANDS = {"both": ("+", "-"), "forward": ("+",), "reverse": ("-",)}
-
-
 SEED_MIN = 10  # shortest seed worth an index: below it, candidates approach the number of windows
 SEED_MAX = 15  # 4**15 k-mer values fit comfortably in int64 sort keys
 
@@ -212,7 +210,7 @@ def kmismatch_hits(reference: Sequence, reads: Sequence, k: int, strand: str = "
     ``method``: ``"scan"`` compares every window; ``"seed"`` only the windows where one of the read's
     k + 1 disjoint pieces starts with an exact seed (pigeonhole: a window with at most k mismatches has
     a piece without any); both are exact.  ``"auto"`` seeds when the seeds are at least
-    :data:`SEED_MIN` bases long.
+    :data:`SEED_MIN` bases long; both seeding modes scan when a read is shorter than k + 1.
     """
     if strand not in STRANDS:
         raise ValueError(f"strand must be one of {', '.join(STRANDS)}, not {strand!r}")
@@ -256,8 +254,15 @@ def _scan(ref, flat, starts, k):
     n = ref.shape[0]
     for p in range(starts.shape[0] - 1):
         pat = flat[starts[p]:starts[p + 1]]
-        for j in range(n - pat.shape[0] + 1):
-            d = _distance(ref, j, pat, k)
+        m = pat.shape[0]
+        for j in range(n - m + 1):
+            d = 0  # the mismatch count written out here (not a call): 3x faster in numba
+            for t in range(m):
+                a = ref[j + t]
+                if a != pat[t] or a == 4:
+                    d += 1
+                    if d > k:
+                        break
             if d <= k:
                 out = _append(out, count, p, j, d)
                 count += 1
@@ -317,7 +322,7 @@ def _seeded_scan(ref, kmers, positions, seed, flat, starts, k):
     return out[:count, 0], out[:count, 1], out[:count, 2]
 
 
-@njit(cache=True, inline="always")  # called once per window: inlining makes the scan 3x faster
+@njit(cache=True)
 def _distance(ref, j, pat, k):
     """Mismatches of ``pat`` against ``ref[j:]`` (N mismatches everything), counted up to k + 1."""
     d = 0

@@ -98,7 +98,7 @@ async def logistic_protocol(table, *, target: str, lam: float = 1.0, iterations:
     penalty = np.array([0.0] + [float(lam)] * d)
 
     if epsilon is None:
-        b = await _fit_secure(Z, y, n, penalty, iterations, frac_bits, to)
+        b = await _fit_secure(Z, y, sizes, penalty, iterations, frac_bits, to)
         history = []
     else:
         b, history = await _fit_dp(Z, y, n, penalty, iterations, epsilon, clip, frac_bits)
@@ -148,8 +148,9 @@ async def _secure_moments(X, sizes, features):
     return mean, np.sqrt(var)
 
 
-async def _fit_secure(Z, y, n, penalty, iterations, frac_bits, to):
+async def _fit_secure(Z, y, sizes, penalty, iterations, frac_bits, to):
     """Mode (a): rows in shares, M⁻¹ in shares, secure sigmoid; only the final model is opened."""
+    n = sum(sizes)
     secfxp = _fxp(n, frac_bits)
     d1 = len(penalty)
     A = np.column_stack([np.ones(len(Z)), Z])
@@ -160,7 +161,9 @@ async def _fit_secure(Z, y, n, penalty, iterations, frac_bits, to):
     Aty = total[d1 * d1:] * float(n)
     factor = fixedpoint.ldl_factor(M)
     M_inv = fixedpoint.ldl_solve(factor, secfxp.array(np.eye(d1))) * (1.0 / n)
-    rows = mpc.input(secfxp.array(A))      # every party's rows, in shares
+    # every party's rows, in shares; the others know only the (public) shape
+    rows = [mpc.input(secfxp.array(A if mpc.pid == i else np.zeros((k, d1))), senders=i)
+            for i, k in enumerate(sizes) if k]
     A_sh = mpc.np_vstack(rows) if len(rows) > 1 else rows[0]
     b = secfxp.array(np.zeros(d1))
     for _ in core.progress(range(iterations), total=iterations, desc="logreg iterations"):

@@ -23,8 +23,6 @@ from .kaplan_meier import IntervalCounts, median_survival, secure_km_counts
 from .logrank import LogrankResult, secure_logrank
 from .tables import load_table
 
-SESSION_KEYS = ("threshold", "hosts", "party_id", "timeout", "sync")
-
 
 def load_party_tables(party_tables, *, duration_col, event_col, group_col, time_unit=1.0, parties=None,
                       hosts=None, party_id=None) -> tuple[dict, int]:
@@ -51,9 +49,7 @@ def load_party_tables(party_tables, *, duration_col, event_col, group_col, time_
 
 
 def _session(parties, session) -> dict:
-    unknown = set(session) - set(SESSION_KEYS)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    """Session options (threshold, hosts, party_id, timeout, sync, TLS ...) go to core.run unchanged."""
     return {"parties": parties, **session}
 
 
@@ -77,12 +73,15 @@ class SecureKaplanMeierFitter:
         tables, parties = load_party_tables(party_tables, duration_col=duration_col, event_col=event_col,
                                             group_col=group_col, time_unit=time_unit, parties=parties,
                                             hosts=session.get("hosts"), party_id=session.get("party_id"))
-        if epsilon is not None and accountant is None:
+        if epsilon is not None:
+            # charged here, before any party starts (the party processes get copies, not this object)
             from ..core.dp import PrivacyAccountant
 
-            accountant = PrivacyAccountant(epsilon, dataset="survival records")
-        common = {"width": interval, "groups": groups, "horizon": horizon, "epsilon": epsilon,
-                  "accountant": accountant}
+            if accountant is None:
+                accountant = PrivacyAccountant(epsilon, dataset="survival records")
+            accountant.spend(epsilon, 0.0, "km.noisy_counts")
+        self.accountant_ = accountant
+        common = {"width": interval, "groups": groups, "horizon": horizon, "epsilon": epsilon}
         results = core.run(secure_km_counts, kwargs=common, private={p: {"table": t} for p, t in tables.items()},
                            **_session(parties, session))
         self._set(results[0].value, results)
