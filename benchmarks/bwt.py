@@ -33,12 +33,15 @@ def _bytes_sent() -> int:
     return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol is not None)
 
 
-async def batcher_sort_rows(rows, keys, bit_length):
-    """Baseline stable sort: Batcher's network (mpc.np_sort) on the unique keys key*(n) + row index."""
+async def batcher_destinations(keys, bit_length):
+    """Baseline sort: Batcher's network (mpc.np_sort) on the unique keys key*n + row index, which gives
+    the stable order sigma; the destinations are its inverse (one scatter)."""
     n = keys.shape[0]
-    unique = keys * n + np.arange(n)
-    table = mpc.np_column_stack((unique, rows))
-    return mpc.np_sort(table, axis=0, key=lambda columns: columns[0])[:, 1:]
+    iota = keys.sectype.array(np.arange(n))
+    table = mpc.np_column_stack((keys * n + np.arange(n), iota))
+    order = mpc.np_sort(table, axis=0, key=lambda columns: columns[0])[:, 1]
+    [destinations] = await B._scatter(order, iota)
+    return destinations
 
 
 async def construct(n: int, text=None, early_exit: bool = False, baseline: bool = False):
@@ -50,7 +53,7 @@ async def construct(n: int, text=None, early_exit: bool = False, baseline: bool 
     await mpc.barrier("shared")
     b0, t0, c0 = _bytes_sent(), time.perf_counter(), time.process_time()
     result = await B.secure_suffix_array_bwt(codes, early_exit=early_exit,
-                                             sort_rows=batcher_sort_rows if baseline else None)
+                                             sort_destinations=batcher_destinations if baseline else None)
     await mpc.barrier("built")
     seconds, cpu, sent = time.perf_counter() - t0, time.process_time() - c0, _bytes_sent() - b0
     sa = await core.open(result.sa, to=0, what="bwt.suffix_array", why="benchmark check")
@@ -58,8 +61,7 @@ async def construct(n: int, text=None, early_exit: bool = False, baseline: bool 
     ok = None
     if mpc.pid == 0:
         want = B.suffix_array_bwt(text, early_exit=early_exit)
-        ok = bool(np.array_equal(np.asarray(sa, dtype=int), want.sa) and np.array_equal(np.asarray(bwt, dtype=int),
-                                                                                   want.bwt))
+        ok = bool(np.array_equal(B.as_ints(sa), want.sa) and np.array_equal(B.as_ints(bwt), want.bwt))
     return {"seconds": seconds, "cpu_seconds": cpu, "bytes": sent, "rounds": result.rounds, "correct": ok}
 
 

@@ -21,10 +21,12 @@ examples:
   securegenome search data/lambda_phage.fa data/reads.fq -k 2 -o hits.sam   # 3 local parties
   securegenome bwt data/lambda_phage.fa -o lambda.bwt
   securegenome simulate-reads data/lambda_phage.fa -n 100 --length 100 -o reads.fq
+  securegenome keys --parties 3 -o tls
   securegenome info
 
 Every protocol command runs with all parties on this machine by default (--parties 3); add
---party-id I --hosts h0:p0,h1:p1,h2:p2 to run one party of a multi-host run.  `securegenome CMD --help`
+--party-id I --hosts h0:p0,h1:p1,h2:p2 --tls-dir DIR (keys from `securegenome keys`) to run one party
+of a multi-host run (docs/deployment.md).  `securegenome CMD --help`
 explains each command, what it reveals and to whom.
 """
 

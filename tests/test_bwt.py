@@ -110,7 +110,7 @@ async def construct_many(texts, early_exit=False):
         result = await B.secure_suffix_array_bwt(codes, early_exit=early_exit)
         sa = await core.open(result.sa, what="bwt.suffix_array", why="test")
         bwt = await core.open(result.bwt, what="bwt.bwt", why="test")
-        out.append((np.asarray(sa, dtype=int).tolist(), letters(bwt), result.rounds))
+        out.append((B.as_ints(sa).tolist(), letters(B.as_ints(bwt)), result.rounds))
     return out
 
 

@@ -123,6 +123,16 @@ def test_keys_refuses_to_overwrite(keys, capsys):
     assert "already holds party_0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["keys", "--parties", "1", "-o", "x"], "--parties: TLS keys are for runs of 2 or more parties"),
+    (["keys", "--parties", "3", "--days", "0", "-o", "x"], "--days must be at least 1"),
+])
+def test_keys_bad_options(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"securegenome: error: {message}"
+
+
 # -- TLS -------------------------------------------------------------------------------------------------
 
 def test_tls_run_on_loopback(run3, keys):
@@ -313,12 +323,17 @@ def test_no_party_outlives_its_killed_parent(tmp_path):
     while len(list(tmp_path.glob("pid.*"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     children = [int((tmp_path / f"pid.{i}").read_text()) for i in range(3)]
+    with open(f"/proc/{children[0]}/cmdline", "rb") as f:
+        workdir = os.path.dirname(f.read().split(b"\0")[3].decode())  # python -m securegenome._party SPEC ...
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if _alive(pid)]
+    assert os.path.isdir(workdir)  # the killed command could not clean up; the next run does
+    core.run(secure_sum, parties=3, timeout=120)
+    assert not os.path.exists(workdir)
 
 
 def test_ctrl_c_stops_every_party(tmp_path):

@@ -331,3 +331,12 @@ def test_dp_gradient_noise_is_calibrated(run1):
     assert 0.9 < noise.std() / (np.sqrt(2) * scale) < 1.1  # Laplace(b) has SD √2·b
     under = logistic.gradient_sensitivity(d, clip) / 50 / eps  # what "mean" calibration would use
     assert noise.std() > 10 * np.sqrt(2) * under
+
+
+def test_logistic_dp_small_epsilon_many_iterations(run1):
+    """ε/(K+1) per release can be small: the noise must still fit the fixed-point field."""
+    X, y = small_logistic(n=100)
+    [r] = run1(logistic.logistic_protocol,
+               kwargs={"target": "y", "epsilon": 0.05, "iterations": 12, "center": X.mean(axis=0),
+                       "scale": X.std(axis=0)}, private={0: {"table": (X, y)}})
+    assert np.all(np.isfinite(r.value["coef"])) and len(r.ledger) == 13

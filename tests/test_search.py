@@ -91,11 +91,27 @@ def test_multi_record_and_lambda_three_processes():
     assert {h.record for h in hits} >= {1, 2}
 
 
-def test_batches_do_not_change_hits():
+def test_batches_do_not_change_hits(monkeypatch):
     rng = np.random.default_rng(3)
-    reference = [lambda_codes()[:5000]]
+    reference = [lambda_codes()[:5000], lambda_codes()[7000:7300]]
     reads = simulate(reference, 7, 50, rng) + simulate(reference, 3, 80, rng)
-    assert search.search(reference, reads, 2, batch_size=1) == search.search(reference, reads, 2)
+    whole = search.search(reference, reads, 2)
+    assert whole == kmismatch_hits(reference, reads, 2)
+    assert search.search(reference, reads, 2, batch_size=1) == whole
+    monkeypatch.setattr(search, "BATCH_ELEMENTS", 1000)  # windows cut into many batches per read group
+    plan = search.ScanPlan((5000, 300), tuple(len(r) for r in reads), 2, ("+", "-"), 4)
+    assert len(plan.batches()) > 3 * len(plan.read_groups())
+    assert all(b.size <= 1000 for b in plan.batches())
+    assert search.search(reference, reads, 2, batch_size=4) == whole
+
+
+def test_window_matrices_not_kept_give_same_hits(monkeypatch):
+    rng = np.random.default_rng(4)
+    reference = [lambda_codes()[:4000]]
+    reads = simulate(reference, 4, 60, rng)
+    monkeypatch.setattr(search, "WINDOW_CACHE_BYTES", 0)
+    monkeypatch.setattr(search, "GEMM_ROWS", 4 * 60 * 7)  # 7 window rows per BLAS call
+    check(reference, reads, 3)
 
 
 def test_false_hit_bound():
@@ -113,8 +129,10 @@ async def opened_tests(k, reference=None, reads=None):
     records = search._as_records(reference, "record") if reference is not None else None
     read_records = search._as_records(reads, "read") if reads is not None else None
     windows = search.WindowMatrices(await search._share_reference(records, plan, 0))
-    opened, blocks = await search.scan_batch_opened(windows, plan, range(4), read_records, 1)
-    return None if opened is None else (opened, search._hits_from_tests(opened, blocks))
+    [batch] = plan.batches()
+    query = await search.share_reads(plan, batch.reads, read_records, 1)
+    opened = await search.scan_batch_opened(windows, plan, batch, query, 1)
+    return None if opened is None else (opened, search._hits_from_tests(opened, batch.blocks))
 
 
 def test_ledger_querier_only_and_masked_values_uniform(run3):

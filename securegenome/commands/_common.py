@@ -14,7 +14,8 @@ PARTY_HELP = """\
 parties:
   By default all parties run on this machine as separate processes talking over loopback TCP.
   For a multi-host run every organisation runs the same command on its own host with its own
-  inputs and --party-id I --hosts h0:p0,h1:p1,h2:p2 (see docs/deployment.md)."""
+  inputs and --party-id I --hosts h0:p0,h1:p1,h2:p2 --tls-dir DIR, DIR holding its key and
+  certificates from `securegenome keys` (see docs/deployment.md)."""
 
 
 def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3) -> None:
@@ -28,6 +29,14 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
                    help="run only party I of a multi-host run (needs --hosts)")
     g.add_argument("--hosts", default=None, metavar="H0:P0,H1:P1,...",
                    help="host:port of every party, in party order, for a multi-host run")
+    g.add_argument("--parties-file", default=None, metavar="FILE",
+                   help="instead of --hosts: a file with one host:port per line, in party order ('#' comments)")
+    g.add_argument("--tls-dir", default=None, metavar="DIR",
+                   help="this party's key and certificates from `securegenome keys` (needed with --hosts)")
+    g.add_argument("--no-tls", action="store_true",
+                   help="run a multi-host run without TLS: only on a network you trust (traffic is readable)")
+    g.add_argument("--peer-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a party silent this long (host down, network cut) is lost; the run stops (default 30)")
     g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop all parties if the run takes longer than this")
     g.add_argument("--ledger", default=None, metavar="PATH",
@@ -37,16 +46,23 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
 def session_options(args) -> dict:
     """Keyword arguments for :func:`securegenome.core.run` from the parsed party options."""
     hosts = None
-    if args.hosts:
+    if args.hosts and args.parties_file:
+        raise InputError("give either --hosts or --parties-file, not both")
+    if args.parties_file:
+        from ..core.session import read_parties_file
+
+        hosts = read_parties_file(args.parties_file)
+    elif args.hosts:
         hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
-        if args.party_id is None:
-            raise InputError("--hosts needs --party-id (which of the parties this machine runs)")
-    elif args.party_id is not None:
-        raise InputError("--party-id needs --hosts (host:port of every party)")
+    if hosts and args.party_id is None:
+        raise InputError("--hosts needs --party-id (which of the parties this machine runs)")
+    if not hosts and args.party_id is not None:
+        raise InputError("--party-id needs --hosts or --parties-file (host:port of every party)")
     if hosts is None and args.parties < 1:
         raise InputError("--parties must be at least 1")
     return {"parties": len(hosts) if hosts else args.parties, "threshold": args.threshold,
-            "hosts": hosts, "party_id": args.party_id, "timeout": args.timeout}
+            "hosts": hosts, "party_id": args.party_id, "timeout": args.timeout,
+            "tls_dir": args.tls_dir, "no_tls": args.no_tls, "peer_timeout": args.peer_timeout}
 
 
 def local_pids(options: dict) -> list[int]:

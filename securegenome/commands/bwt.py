@@ -27,10 +27,11 @@ input:
 
 what is revealed, to whom:
   Everybody learns the segment lengths (hence n) and the number of rounds, which depends on n only.
-  The receivers alone learn SA and BWT.  Nothing else is opened: the ledger (--ledger) lists only
-  uniformly random permutations (shuffles) and the requested outputs.  --early-exit opens one bit per
-  round to all parties ("are all suffixes distinct on their first h bases?"), which tells everybody
-  the length of the longest repeated substring within a factor of two; it saves the remaining rounds.
+  The receivers alone learn SA and BWT.  Nothing else about the sequence is opened: besides the
+  outputs, the ledger (--ledger) lists only uniformly random permutations (shuffles), uniformly random
+  bits and values under statistical masks (see docs/bwt.md).  --early-exit opens one bit per round to
+  all parties ("are all suffixes distinct on their first h bases?"), which tells everybody the length
+  of the longest repeated substring within a factor of two; it saves the remaining rounds.
 
 output (written by a receiver):
   -o OUT.bwt: the BWT as one line over ACGT$; the SA next to it as OUT.sa (one position per line,

@@ -49,11 +49,10 @@ def main(args):
     if existing and not args.force:
         raise InputError(f"{args.output} already holds {', '.join(existing)}; use --force to replace the keys")
     try:
-        os.makedirs(args.output, exist_ok=True)
+        folders = make_keys(args.output, args.parties, days=args.days)
     except OSError as exc:
         raise InputError(f"-o {args.output}: {exc.strerror or exc}") from None
-    folders = make_keys(args.output, args.parties, days=args.days)
     for pid, folder in enumerate(folders):
         print(f"party {pid}: {folder}{os.sep}")
-    print(f"copy each party's folder to its host and pass it as --tls-dir there (see docs/deployment.md)")
+    print("copy each party's folder to its host and pass it as --tls-dir there (see docs/deployment.md)")
     return 0

@@ -56,7 +56,8 @@ def register(sub):
     p.add_argument("--format", choices=("sam", "tsv"), default=None, help="override the format chosen from -o")
     p.add_argument("--json", default=None, metavar="PATH", help="write counts, timings and bytes sent as JSON")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="reads per batch (default: about 2 million window tests per batch)")
+                   help="reads shared and scanned together (default 32); their windows are then cut "
+                        "into batches of about 2 million tests, so memory stays bounded")
     add_party_options(p)
     p.set_defaults(func=main)
 

@@ -57,6 +57,7 @@ class Network:
         self.failed: asyncio.Future | None = None
         self.exchangers: dict[int, _Exchanger] = {}
         self.said_bye: set[int] = set()
+        self._bye_wait: asyncio.Future | None = None  # done when every peer said goodbye
         self.finished = False
         self.connecting = True
         self.notes: dict[int, str] = {}  # why a peer did not connect yet (last error per party)
@@ -211,6 +212,7 @@ class Network:
         self.fail(PeerLost(f"lost party {pid} ({self.address(pid)}): {why}"))
 
     def control(self, pid: int, pc: int, payload: bytes) -> None:
+        """A control message from party ``pid``: its goodbye, or why it stopped."""
         if pc == BYE_PC:
             self.said_bye.add(pid)
             if self.said_bye >= set(self.exchangers) and self._bye_wait is not None:
@@ -224,8 +226,6 @@ class Network:
                 self.fail(PeerLost(message))
             else:
                 self.fail(PeerLost(f"party {pid} failed: {message}"))
-
-    _bye_wait: asyncio.Future | None = None
 
     # -- the end ----------------------------------------------------------------------------------------
 

@@ -177,20 +177,17 @@ def read_parties_file(path) -> list[str]:
 
 async def _party_main(protocol, kwargs, network=None):
     """Start the runtime, run the protocol, shut down; returns (value, bytes sent)."""
-    if network is None:
+    if network is None:  # the only party, in this process: nothing to connect
         await mpc.start()
         value = await protocol(**kwargs)
-    else:
-        await network.connect()
-        # parties started by hand may differ in what they run: check before the protocol's own agreement
-        await network.guard(agree(protocol=f"{protocol.__module__}.{protocol.__qualname__}",
-                                  threshold=mpc.threshold))
-        value = await network.guard(protocol(**kwargs))
-    sent = sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol is not None)
-    if network is None:
         await mpc.shutdown()
-    else:
-        await network.disconnect()
+        return value, 0
+    await network.connect()
+    # parties started by hand may differ in what they run: check that before the protocol's own agreement
+    await network.guard(agree(protocol=f"{protocol.__module__}.{protocol.__qualname__}", threshold=mpc.threshold))
+    value = await network.guard(protocol(**kwargs))
+    sent = sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol is not None)
+    await network.disconnect()
     return value, sent
 
 
@@ -262,8 +259,47 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+WORKDIR_PREFIX = "securegenome-run-"
+LOCK_NAME = "running.lock"  # held (flock) by the command while its run lasts; the kernel drops it if killed
+
+
+def _remove_stale_workdirs() -> None:
+    """Remove the working folders of runs whose command was killed (it could not clean up itself)."""
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: leftovers stay in the temporary folder
+        return
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        lock = os.path.join(base, name, LOCK_NAME)
+        if not name.startswith(WORKDIR_PREFIX) or not os.path.exists(lock):
+            continue
+        try:
+            with open(lock, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its command is alive
+                _remove_tree(os.path.join(base, name))
+        except OSError:
+            pass
+
+
+def _hold_lock(workdir):
+    """Create the folder's lock file already locked; the returned file keeps the lock until it is closed."""
+    path = os.path.join(workdir, LOCK_NAME)
+    f = open(path + ".new", "wb")
+    try:
+        import fcntl
+
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:
+        pass
+    os.replace(path + ".new", path)  # appears locked: no other run can take the folder for a stale one
+    return f
+
+
 def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_party, network, mpyc_options):
-    workdir = tempfile.mkdtemp(prefix="securegenome-run-")
+    _remove_stale_workdirs()
+    workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+    lock = _hold_lock(workdir)
     procs, logs, results = {}, {}, {}
     peers = [a for address in addresses for a in ("-P", address)]
     try:
@@ -290,6 +326,7 @@ def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_par
         for f in logs.values():
             f.close()
         _remove_tree(workdir)
+        lock.close()
 
 
 def _stop(procs):
@@ -353,7 +390,8 @@ def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
         elif outcome.get("type") == "PortBusy":
             raise _PortBusy(outcome["error"])
         else:
-            rank = 3 if outcome.get("knock_on") else 0 if outcome.get("user_error") else 1
+            # after a timeout, a party that lost a peer we stopped is not news: the timeout is
+            rank = (5 if timed_out else 3) if outcome.get("knock_on") else 0 if outcome.get("user_error") else 1
             errors.append(_Error(pid, outcome["error"], rank))
     if errors:
         raise PartyFailure(_summarise(errors, multi_host))
@@ -364,7 +402,7 @@ def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
 class _Error:
     pid: int
     message: str
-    rank: int  # 0 the party's own input error, 1 a bug, 2 died, 3 lost a peer, 4 stopped by us
+    rank: int  # 0 the party's own input error, 1 a bug, 2 died, 3 lost a peer, 4 stopped by us (timeout)
 
 
 def _summarise(errors, multi_host=False) -> str:
@@ -396,6 +434,9 @@ def _tail(path, limit=400) -> str:
 
 
 def _remove_tree(path):
-    for name in os.listdir(path):
-        os.remove(os.path.join(path, name))
-    os.rmdir(path)
+    try:
+        for name in os.listdir(path):
+            os.remove(os.path.join(path, name))
+        os.rmdir(path)
+    except FileNotFoundError:  # another run cleaned the same stale folder at the same time
+        pass

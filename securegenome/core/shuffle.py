@@ -23,7 +23,8 @@ step is exact int64 numpy arithmetic (:data:`SMALL_PRIME`, used by the radix sor
 
 The PRG is AES-128 in counter mode (``cryptography``), keyed per use by SHA-256 of key and label.  A
 permutation is drawn by sorting n PRG words of 64 bits, so it is uniform up to the probability n²/2⁶⁵ of a
-tie (below 10⁻⁹ for n = 10⁵); field elements are reduced from 64 more bits than the modulus has.
+tie (below 10⁻⁹ for n = 10⁵); field elements below 2³¹ are drawn by rejection sampling (exactly uniform),
+larger ones reduced from 64 more bits than the modulus has (bias below 2⁻⁶⁴).
 """
 
 from __future__ import annotations
@@ -78,16 +79,23 @@ def prg_permutation(key: bytes, label: str, n: int) -> np.ndarray:
 
 
 def prg_field(key: bytes, label: str, modulus: int, size: int) -> np.ndarray:
-    """``size`` pseudorandom integers modulo ``modulus``, reduced from bit_length + 64 PRG bits (bias below
-    2⁻⁶⁴).  int64 array for moduli below 2³¹, object array otherwise."""
+    """``size`` pseudorandom integers modulo ``modulus``.
+
+    Moduli below 2³¹: int64 array, exactly uniform by rejection sampling of 32-bit words masked to the
+    modulus' bit length (the stream is extended deterministically in the rare case it runs short).
+    Larger moduli: object array reduced from bit_length + 64 PRG bits (bias below 2⁻⁶⁴).
+    """
+    if _is_small(modulus):
+        mask = np.uint32((1 << modulus.bit_length()) - 1)
+        draws = size + size * ((1 << modulus.bit_length()) - modulus) // modulus + 64
+        while True:
+            words = np.frombuffer(prg_bytes(key, label, 4 * draws), dtype=np.uint32) & mask
+            kept = words[words < modulus]
+            if len(kept) >= size:
+                return kept[:size].astype(np.int64)
+            draws *= 2
     words = (modulus.bit_length() + 64 + 63) // 64
     raw = np.frombuffer(prg_bytes(key, label, 8 * words * size), dtype=np.uint64).reshape(size, words)
-    if _is_small(modulus):
-        shift = pow(2, 64, modulus)
-        value = (raw[:, 0] % np.uint64(modulus)).astype(np.int64)
-        for w in range(1, words):
-            value = (value * shift + (raw[:, w] % np.uint64(modulus)).astype(np.int64)) % modulus
-        return value
     value = raw[:, 0].astype(object)
     for w in range(1, words):
         value = (value << 64) | raw[:, w].astype(object)
@@ -200,7 +208,7 @@ def _share_piece(piece, modulus, field, pair_keys, label, me, m, t) -> dict[int,
         coefficients = thresha._recombination_vector(field, xs, j + 1)
         share = (points[0] * coefficients[0]) % modulus
         for c, y in zip(coefficients[1:], points[1:]):
-            share = (share + (y * c) % modulus) % modulus
+            share = (share + y * c) % modulus  # int64: residue + product of residues < 2^31 stays < 2^63
         shares[j] = share
     return shares
 

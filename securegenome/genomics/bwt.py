@@ -8,7 +8,9 @@ so ``"ACGT$"[code]`` spells it.
 Protocol (Manber–Myers prefix doubling made oblivious, as in Isayama et al., "Oblivious Suffix Sorting",
 ACNS 2025; the code is ours).  Every step runs on secret shares.  Permutations are only ever *scattered*
 (``y[σ[i]] = x[i]``: one shuffle-and-open of the core); gathering by SA is scattering by its inverse ISA,
-which is kept alongside.
+which is kept alongside.  Ranks and keys live in the secure-integer field (radix sort and zero test
+decompose them under statistical masks); positions in the core's small field GF(2³¹−1) (:data:`POSITIONS`),
+where shuffles run on int64 arrays; both move in one shuffle.
 
 1. **k-mers.**  Every suffix gets the key of its first k symbols, packed in base 5 (``$``/past-the-end 0,
    bases 1..4): a local linear combination of shifted codes.  k is the largest with 5^k ≤ 2^L, L the bit
@@ -49,15 +51,16 @@ import numpy as np
 from .. import core
 from ..core import mpc
 from ..core.permutation import LEAKAGE as PERMUTATION_LEAKAGE
-from ..core.permutation import apply_inverse_permutation as scatter
-from ..core.shuffle import KeyRing, input_raw, multiply, secure_array
+from ..core.permutation import open_shuffled, placed
+from ..core.shuffle import KeyRing, input_raw, multiply, secure_array, shuffle_together
 from ..core.sort import FIELD, SMALL, key_bits
 from ..core.sort import LEAKAGE as SORT_LEAKAGE
-from ..core.sort import sort as core_sort
+from ..core.sort import sort_destinations as core_sort_destinations
 from ..errors import InputError
 from .oracle import BWT_LETTERS, DOLLAR
 
 SENTINEL = DOLLAR  #: code of ``$`` in the BWT output (4, as in the oracle's BWT code arrays)
+POSITIONS = SMALL  #: secure type of positions (SA): the core's small field GF(2^31-1), cheap to shuffle
 KMER_BASE = 5  #: k-mer keys pack ``$``=0 and bases 1..4 in base 5
 
 LEAKAGE: dict[str, str] = {
@@ -171,31 +174,34 @@ def _check_codes(codes):
 
 # ---------------------------------------------------------------------------------------- secure protocol
 
-async def secure_suffix_array_bwt(codes, *, early_exit: bool = False, sort_rows=None) -> SuffixArrayBWT:
+async def secure_suffix_array_bwt(codes, *, early_exit: bool = False,
+                                  sort_destinations=None) -> SuffixArrayBWT:
     """Secret-shared suffix array and BWT of the secret-shared text ``codes`` (base codes 0..3).
 
     ``codes`` is a secure integer array (type from :func:`bwt_sectype` or wider), e.g. one owner's
-    sequence or several parties' segments concatenated.  Returns secure arrays of length n+1: ``sa`` and
-    ``bwt`` (``$`` coded :data:`SENTINEL`); nothing is opened except the random permutations of the
-    core's shuffles, plus, with ``early_exit``, one bit per round (label ``bwt.all_distinct``).
-    ``sort_rows(rows, keys, bit_length)`` replaces the core's stable sort (benchmark baselines only).
+    sequence or several parties' segments concatenated.  Returns secure arrays of length n+1: ``sa``
+    (positions, in the core's small field GF(2^31-1), see :data:`POSITIONS`) and ``bwt`` (codes, type of
+    ``codes``, ``$`` coded :data:`SENTINEL`).  Opened on the way: only uniformly random or statistically
+    masked values (:data:`HIDING_LABELS`), plus with ``early_exit`` one bit per round (``bwt.all_distinct``).
+    ``sort_destinations(keys, bit_length)`` replaces the core's radix sort (benchmark baselines only).
     """
-    sort_rows = sort_rows or core_sort
+    destinations = sort_destinations or core_sort_destinations
     stype = codes.sectype
     p = plan(len(codes))
     if stype.bit_length < p.bit_length:
         raise ValueError(f"a text of {p.n} bases needs secure integers of at least {p.bit_length} bits "
                          f"(use bwt_sectype(n)); got {stype.bit_length}")
-    iota = np.arange(p.n + 1)
+    n1 = p.n + 1
+    iota = POSITIONS.array(np.arange(n1))
     text = mpc.np_concatenate((codes, stype.array(np.array([SENTINEL]))))
 
-    # Permutations are only ever scattered (y[sigma[i]] = x[i], one shuffle): gathering by SA is
-    # scattering by its inverse ISA, which we keep alongside.
+    # Ranks and keys live in the big field (the radix sort and the zero test decompose them with
+    # statistical masks); positions (SA, ISA) in the small field, where shuffles are cheap.
     keys = _kmer_keys(codes, p.kmer)
-    sa, sorted_keys = _columns(await sort_rows(_stack(stype, iota, keys), keys, p.key_bits))
+    sa, sorted_keys = await _scatter(await destinations(keys, p.key_bits), iota, keys)
     differs = await _left_differs(stype, mpc.np_subtract(sorted_keys[1:], sorted_keys[:-1]), p.key_bits)
     ranks_sorted = mpc.np_cumsum(differs)
-    rank, isa = _columns(await scatter(sa, _stack(stype, ranks_sorted, iota)))
+    rank, isa = await _scatter(sa, ranks_sorted, iota)
 
     h, done, bwt = p.kmer, 0, None
     for r in core.progress(range(p.rounds), total=p.rounds, desc="bwt rounds", unit="round"):
@@ -204,10 +210,11 @@ async def secure_suffix_array_bwt(codes, *, early_exit: bool = False, sort_rows=
         last = r == p.rounds - 1
         # rows in σ₂ order: row j is suffix x = SA[j] - h, with first key rank[x]; the last round also
         # carries T$[x - 1], which the sort turns into the BWT
-        columns = [mpc.np_roll(rank, h), np.roll(iota, h)] + ([mpc.np_roll(text, h + 1)] if last else [])
-        moved = _columns(await scatter(isa, _stack(stype, *columns)))
-        first, carried = moved[0], [ranks_sorted, *moved[1:]]
-        second, sa, *tail = _columns(await sort_rows(_stack(stype, *carried), first, p.rank_bits))
+        first, shifted, *carried = await _scatter(isa, mpc.np_roll(rank, h),
+                                                  POSITIONS.array(np.roll(np.arange(n1), h)),
+                                                  *([mpc.np_roll(text, h + 1)] if last else []))
+        second, sa, *tail = await _scatter(await destinations(first, p.rank_bits), ranks_sorted, shifted,
+                                           *carried)
         done += 1
         if last:  # h >= n now: all ranks are distinct, no need to compute them
             bwt = tail[0]
@@ -217,12 +224,24 @@ async def secure_suffix_array_bwt(codes, *, early_exit: bool = False, sort_rows=
         gap = old + (1 - old) * mpc.np_subtract(second[1:], second[:-1])
         differs = await _left_differs(stype, gap, p.rank_bits)
         ranks_sorted = mpc.np_cumsum(differs)
-        rank, isa = _columns(await scatter(sa, _stack(stype, ranks_sorted, iota)))
+        rank, isa = await _scatter(sa, ranks_sorted, iota)
         h *= 2
 
     if bwt is None:  # no round, or stopped early: BWT[j] = T$[SA[j] - 1]
-        bwt = await scatter(isa, mpc.np_roll(text, 1))
+        [bwt] = await _scatter(isa, mpc.np_roll(text, 1))
     return SuffixArrayBWT(sa, bwt, done)
+
+
+async def _scatter(sigma, *arrays):
+    """``y[sigma[i]] = x[i]`` for every array x (secure arrays of any types): ONE shuffle of all of them
+    with sigma (the core's shuffle), one opening of the shuffled sigma (a uniformly random permutation),
+    local placement — the core's scatter, for arrays of different fields at once."""
+    if sigma.shape[0] <= 1:
+        return list(arrays)
+    shuffled = await shuffle_together([sigma, *arrays])
+    q = await open_shuffled(shuffled[0], why="a secret permutation after a fresh secret uniform shuffle is "
+                                             "uniformly random: scatter rows to their destinations")
+    return [placed(x, q) for x in shuffled[1:]]
 
 
 def _kmer_keys(codes, k):
@@ -271,7 +290,7 @@ async def _left_differs(stype, gap, bits):
     masked = (differs + mask_small - 2 * await multiply(differs, mask_small, FIELD, keyring)) % p
     opened = await core.open(secure_array(SMALL, FIELD, masked), what="bwt.masked_differs",
                              why="neighbour-differs bits XOR fresh secret random bits: uniformly random")
-    c = np.asarray([int(v) for v in opened], dtype=int)
+    c = as_ints(opened)
     return mpc.np_concatenate((zero, c + (1 - 2 * c) * mask_big))
 
 
@@ -281,16 +300,6 @@ async def _all_distinct(ranks_sorted, p: Plan) -> bool:
     bit = await core.open(mpc.np_sgn(last, l=p.rank_bits + 1, EQ=True), what="bwt.all_distinct",
                           why="--early-exit: stop doubling once every suffix has a unique rank")
     return bool(int(bit[0]))
-
-
-def _stack(stype, *columns):
-    """Rows (one per suffix) of several length-(n+1) columns, secure or public, as one secure array."""
-    secure = [c if isinstance(c, stype.array) else stype.array(np.asarray(c)) for c in columns]
-    return mpc.np_column_stack(secure)
-
-
-def _columns(rows):
-    return [rows[:, j] for j in range(rows.shape[1])]
 
 
 # ---------------------------------------------------------------------------------------- run protocol
@@ -328,6 +337,11 @@ async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False
         sa = await core.open(result.sa, to=reveal_to, what="bwt.suffix_array", why=why)
         bwt = await core.open(result.bwt, to=reveal_to, what="bwt.bwt", why=why)
         if sa is not None:
-            out["sa"] = np.asarray(sa, dtype=np.int64)
-            out["bwt"] = "".join(BWT_LETTERS[int(c)] for c in bwt)
+            out["sa"] = as_ints(sa)
+            out["bwt"] = "".join(BWT_LETTERS[c] for c in as_ints(bwt))
     return out
+
+
+def as_ints(opened) -> np.ndarray:
+    """An opened SA or BWT as int64 (positions open as a field array of the small field)."""
+    return np.asarray(getattr(opened, "value", opened), dtype=np.int64)

@@ -40,6 +40,7 @@ from .oracle import Hit
 PROTOCOL = "securegenome.search/1"
 FALSE_HIT_BITS = 40  # a non-hit window is reported with probability <= 2^-FALSE_HIT_BITS
 BATCH_ELEMENTS = 2_000_000  # window tests (windows x read strands) per batch: bounds memory per party
+BATCH_COLUMNS = 64  # read strands shared and scanned together by default (32 reads, both strands)
 GEMM_ROWS = 1 << 22  # window-matrix entries copied for one BLAS call when not kept
 WINDOW_CACHE_BYTES = 256 << 20  # window matrices kept across batches, per party
 
@@ -73,13 +74,15 @@ def repetitions(k: int) -> int:
 
 @dataclass(frozen=True)
 class Block:
-    """All windows of one record against the batch's read strands of one length: a windows x columns matrix."""
+    """Windows first..first+windows-1 of one record against the read strands of one length (``columns``):
+    a windows x columns matrix of tests, at ``offset`` in its batch's flat vector."""
 
     record: int
     length: int
     columns: tuple[tuple[int, str], ...]  # (read index, strand) per column
+    first: int
     windows: int
-    offset: int  # into the batch's flat vector of window tests
+    offset: int
 
     @property
     def size(self) -> int:
@@ -87,8 +90,24 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """One round of the protocol: some windows of every record against the read strands of ``reads``."""
+
+    reads: range
+    blocks: tuple[Block, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+
+@dataclass(frozen=True)
 class ScanPlan:
-    """Everything public about a search: sizes, batches, the layout of every batch.  Same on every party."""
+    """Everything public about a search: sizes, batches, the layout of every batch.  Same on every party.
+
+    Reads are taken in groups of ``batch_size`` reads (default: BATCH_COLUMNS read strands), shared once
+    per group; each group's windows are then cut into batches of about BATCH_ELEMENTS tests, so memory
+    stays bounded for long references too and every window matrix row is built once per read group."""
 
     record_lengths: tuple[int, ...]
     read_lengths: tuple[int, ...]
@@ -119,33 +138,34 @@ class ScanPlan:
     def windows(self, m: int) -> int:
         return sum(max(0, n - m + 1) for n in self.record_lengths)
 
-    def batches(self) -> list[range]:
-        """Consecutive read ranges, each with about BATCH_ELEMENTS window tests (or batch_size reads)."""
-        out, start, load = [], 0, 0
-        for i, m in enumerate(self.read_lengths):
-            cost = self.windows(m) * len(self.strands)
-            full = (i - start >= self.batch_size) if self.batch_size else (load + cost > BATCH_ELEMENTS)
-            if i > start and full:
-                out.append(range(start, i))
-                start, load = i, 0
-            load += cost
-        out.append(range(start, len(self.read_lengths)))
-        return out
+    def read_groups(self) -> list[range]:
+        size = self.batch_size or max(1, BATCH_COLUMNS // len(self.strands))
+        return [range(i, min(i + size, len(self.read_lengths))) for i in range(0, len(self.read_lengths), size)]
 
-    def groups(self, batch: range) -> list[tuple[int, tuple[tuple[int, str], ...]]]:
-        """The batch's read strands grouped by read length: (length, columns)."""
+    def groups(self, reads: range) -> list[tuple[int, tuple[tuple[int, str], ...]]]:
+        """The read strands of ``reads`` grouped by read length: (length, columns)."""
         by_length: dict[int, list] = {}
-        for i in batch:
+        for i in reads:
             by_length.setdefault(self.read_lengths[i], []).extend((i, s) for s in self.strands)
         return [(m, tuple(cols)) for m, cols in by_length.items()]
 
-    def blocks(self, batch: range) -> list[Block]:
-        out, offset = [], 0
-        for m, columns in self.groups(batch):
-            for r, n in enumerate(self.record_lengths):
-                if n >= m:
-                    out.append(Block(r, m, columns, n - m + 1, offset))
-                    offset += out[-1].size
+    def batches(self) -> list[Batch]:
+        out = []
+        for reads in self.read_groups():
+            pieces = []
+            for m, columns in self.groups(reads):
+                rows = max(1, BATCH_ELEMENTS // len(columns))
+                for r, n in enumerate(self.record_lengths):
+                    for first in range(0, max(0, n - m + 1), rows):
+                        pieces.append((r, m, columns, first, min(rows, n - m + 1 - first)))
+            blocks, offset = [], 0
+            for r, m, columns, first, count in pieces:
+                if blocks and offset + count * len(columns) > BATCH_ELEMENTS:
+                    out.append(Batch(reads, tuple(blocks)))
+                    blocks, offset = [], 0
+                blocks.append(Block(r, m, columns, first, count, offset))
+                offset += count * len(columns)
+            out.append(Batch(reads, tuple(blocks)))
         return out
 
     @property
@@ -170,31 +190,34 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
 class WindowMatrices:
     """Row blocks of the window matrices of the shared reference: row j of the matrix for read length m
     and a record starting at base s is the 4m centered share values from base s + j (a strided view of
-    the flat one-hot shares).  BLAS needs them contiguous; copies are kept across batches while they fit
-    in ``budget`` bytes (the lambda genome's 100 bp matrix: 155 MB), otherwise rebuilt per batch."""
+    the flat one-hot shares).  BLAS needs them contiguous; a record's whole matrix is kept across batches
+    while it fits in ``budget`` bytes (the lambda genome's for 100 bp reads: 155 MB), otherwise the rows
+    a batch needs are copied in chunks."""
 
-    def __init__(self, reference: np.ndarray, budget: int = WINDOW_CACHE_BYTES):
-        self.reference, self.budget, self.kept = reference, budget, {}
+    def __init__(self, reference: np.ndarray, budget: int | None = None):
+        self.reference, self.kept = reference, {}
+        self.budget = WINDOW_CACHE_BYTES if budget is None else budget
 
     def _view(self, start: int, windows: int, m: int) -> np.ndarray:
         flat = self.reference[4 * start: 4 * (start + windows + m - 1)]
         return np.lib.stride_tricks.as_strided(flat, shape=(windows, 4 * m), strides=(32, 8))
 
-    def chunks(self, start: int, windows: int, m: int):
-        """(first row, contiguous float64 rows) covering all windows."""
-        key = (start, windows, m)
-        if key not in self.kept and windows * 4 * m * 8 <= self.budget:
-            self.budget -= windows * 4 * m * 8
-            self.kept[key] = np.ascontiguousarray(self._view(start, windows, m))
+    def chunks(self, start: int, record_length: int, m: int, first: int, count: int):
+        """(row offset within the block, contiguous float64 rows) covering windows first..first+count-1."""
+        key, total = (start, m), record_length - m + 1
+        if key not in self.kept and total * 4 * m * 8 <= self.budget:
+            self.budget -= total * 4 * m * 8
+            self.kept[key] = np.ascontiguousarray(self._view(start, total, m))
         if key in self.kept:
-            yield 0, self.kept[key]
+            yield 0, self.kept[key][first:first + count]
             return
-        view, rows = self._view(start, windows, m), max(1, GEMM_ROWS // (4 * m))
-        for j in range(0, windows, rows):
+        view, rows = self._view(start + first, count, m), max(1, GEMM_ROWS // (4 * m))
+        for j in range(0, count, rows):
             yield j, np.ascontiguousarray(view[j:j + rows])
 
 
-def _block_distances(windows: WindowMatrices, start: int, block: Block, query: np.ndarray) -> np.ndarray:
+def _block_distances(windows: WindowMatrices, start: int, record_length: int, block: Block,
+                     query: np.ndarray) -> np.ndarray:
     """Degree-2t shares of the mismatch counts of one block (windows x columns), flattened row-major.
 
     ``query`` is the centered (4m x columns) matrix of the block's read strands; the products of
@@ -202,7 +225,7 @@ def _block_distances(windows: WindowMatrices, start: int, block: Block, query: n
     multiplied in column chunks reduced mod P in between."""
     m, width = block.length, 4 * block.length
     matches = np.empty((block.windows, len(block.columns)), dtype=np.int64)
-    for j, rows in windows.chunks(start, block.windows, m):
+    for j, rows in windows.chunks(start, record_length, m, block.first, block.windows):
         part = None
         for c in range(0, width, sf.GEMM_TERMS):
             exact = sf.reduce_exact(rows[:, c:c + sf.GEMM_TERMS] @ query[c:c + sf.GEMM_TERMS])
@@ -245,11 +268,13 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
 
     windows = WindowMatrices(await _share_reference(records, plan, reference_party))
     hits = [] if mpc.pid == query_party else None
-    batches = plan.batches()
+    batches, query = plan.batches(), (None, None)
     for batch in core.progress(batches, total=len(batches), desc="search", unit="batch"):
-        found = await _scan_batch(windows, plan, batch, read_records, query_party)
+        if query[0] != batch.reads:  # a new group of reads: share it once for all its batches
+            query = (batch.reads, await share_reads(plan, batch.reads, read_records, query_party))
+        opened = await scan_batch_opened(windows, plan, batch, query[1], query_party)
         if hits is not None:
-            hits.extend(found)
+            hits.extend(_hits_from_tests(opened, batch.blocks))
     if hits is not None:
         hits.sort(key=lambda h: (h.read, h.record, h.pos, h.strand))
     stats = {"batches": len(batches), "window_tests": sum(plan.windows(m) for m in plan.read_lengths)
@@ -258,34 +283,27 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
 
 
-async def scan_batch_opened(windows: WindowMatrices, plan: ScanPlan, batch: range, read_records, query_party):
-    """One batch up to the opening; the querier gets the opened tests (rho, k+1, N), others None."""
-    query = await _share_batch_reads(plan, batch, read_records, query_party)
-    blocks = plan.blocks(batch)
-    d = np.empty(sum(b.size for b in blocks), dtype=np.int64)
+async def scan_batch_opened(windows: WindowMatrices, plan: ScanPlan, batch: Batch, query: dict, query_party):
+    """One batch: distances, degree reduction, masked tests opened to the querier.
+
+    Returns the opened tests, shape (rho, k+1, batch size), on the querier and None elsewhere."""
+    d = np.empty(batch.size, dtype=np.int64)
     starts = plan.record_starts
-    for block in blocks:
-        d[block.offset:block.offset + block.size] = _block_distances(windows, starts[block.record], block,
-                                                                     query[block.length])
+    for block in batch.blocks:
+        d[block.offset:block.offset + block.size] = _block_distances(
+            windows, starts[block.record], plan.record_lengths[block.record], block, query[block.length])
     d = await sf.reduce_degree(d)  # degree 2t -> t: the only resharing of the batch
     tests = sf.masked_differences(d, list(range(plan.k + 1)) * repetitions(plan.k), query_party)
     opened = await core.open(sf.Shares(tests, 2 * mpc.threshold), to=query_party, what="search.window_tests",
                              why="zero exactly at windows with e <= k mismatches (the querier's hits); "
                                  "uniformly random elsewhere")
-    if opened is None:
-        return None, blocks
-    return opened.reshape(repetitions(plan.k), plan.k + 1, d.size), blocks
+    return None if opened is None else opened.reshape(repetitions(plan.k), plan.k + 1, d.size)
 
 
-async def _scan_batch(windows, plan, batch, read_records, query_party) -> list[Hit]:
-    opened, blocks = await scan_batch_opened(windows, plan, batch, read_records, query_party)
+def _hits_from_tests(opened: np.ndarray | None, blocks) -> list[Hit]:
+    """Windows whose test for some e is zero in every repetition; e is then their mismatch count."""
     if opened is None:
         return []
-    return _hits_from_tests(opened, blocks)
-
-
-def _hits_from_tests(opened: np.ndarray, blocks: list[Block]) -> list[Hit]:
-    """Windows whose test for some e is zero in every repetition; e is then their mismatch count."""
     zero = (opened == 0).all(axis=0)  # (k+1, N)
     hit = zero.any(axis=0)
     mismatches = zero.argmax(axis=0)  # the smallest e (two would need a false zero: <= 2^-40)
@@ -298,7 +316,7 @@ def _hits_from_tests(opened: np.ndarray, blocks: list[Block]) -> list[Hit]:
         pos, col = np.divmod(where, len(block.columns))
         for p, c, e in zip(pos.tolist(), col.tolist(), mismatches[sl][where].tolist()):
             read, strand = block.columns[c]
-            out.append(Hit(read, strand, block.record, p, e))
+            out.append(Hit(read, strand, block.record, block.first + p, e))
     return out
 
 
@@ -387,7 +405,7 @@ async def _share_reference(records, plan: ScanPlan, reference_party: int) -> np.
     return sf.centered(await sf.share_input(values, reference_party, size))
 
 
-def _query_offsets(plan: ScanPlan, batch: range) -> dict[int, slice]:
+def _query_offsets(plan: ScanPlan, batch: range) -> dict[int, tuple[int, int, int]]:
     """Where each length group's (4m x columns) matrix sits in the batch's shared query vector."""
     out, offset = {}, 0
     for m, columns in plan.groups(batch):
@@ -396,7 +414,7 @@ def _query_offsets(plan: ScanPlan, batch: range) -> dict[int, slice]:
     return out
 
 
-async def _share_batch_reads(plan, batch, read_records, query_party) -> dict[int, np.ndarray]:
+async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.ndarray]:
     """The batch's read strands, one-hot and shared: per read length a centered (4m x columns) matrix."""
     groups = plan.groups(batch)
     size = sum(4 * m * len(columns) for m, columns in groups)

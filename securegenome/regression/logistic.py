@@ -51,6 +51,7 @@ LEAKAGE = {
 }
 
 DEFAULT_FRAC_BITS = 24
+DP_FRAC_BITS = 16
 FEATURE_BOUND = 2.0 ** 10   # standardised |x| above this (1024 SDs) is refused: fixed-point range
 MOMENT_BOUND = 2.0 ** 62    # raw feature means and variances must stay below this
 
@@ -199,7 +200,9 @@ async def _fit_dp(Z, y, n, penalty, iterations, epsilon, clip, frac_bits):
     accountant = dp.PrivacyAccountant(epsilon, dataset="logreg training rows")
     eps_each = epsilon / (iterations + 1)
     upper = np.triu_indices(d + 1)
-    secfxp = fixedpoint.fxp_type(n * (math.sqrt(d) * clip + 1) ** 2 + 1e6, frac_bits)
+    # noisy releases need no fine grid: 16 fraction bits keep the noise scale in grid units (Δ·2^f/ε)
+    # inside core.dp's range even for small per-release ε
+    secfxp = fixedpoint.fxp_type(n * (math.sqrt(d) * clip + 1) ** 2 + 1e6, min(frac_bits, DP_FRAC_BITS))
 
     gram = fixedpoint.sum_inputs(secfxp, (A.T @ A)[upper])
     sensitivity = hessian_sensitivity(d, clip) + len(upper[0]) * 2.0 ** -secfxp.frac_length
