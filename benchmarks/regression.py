@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import machine, measure, party_stats, write  # noqa: E402
+from common import measure, party_stats, plot, write  # noqa: E402
 
 from securegenome import core  # noqa: E402
 from securegenome.core import mpc  # noqa: E402
@@ -124,15 +124,16 @@ def run_ridge(inputs, parties, alpha, frac_bits=None):
     return results
 
 
-def ridge_case(name, n_rows, parties, repeats, alpha, use_csv, baseline_bits) -> dict:
+def ridge_case(name, n_rows, parties, repeats, alpha, use_csv, baseline_bits, frac_bits=None) -> dict:
     tables = synthetic_tables(n_rows, parties, seed=2019)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         inputs = write_csvs(tables, tmp) if use_csv else tables
         csv_bytes = sum(os.path.getsize(p) for p in inputs) if use_csv else 0
-        m = measure(lambda: run_ridge(inputs, parties, alpha), repeats)
+        m = measure(lambda: run_ridge(inputs, parties, alpha, frac_bits), repeats)
         results = m.pop("value")
         model = results[0].value
         case = {"case": name, "rows": n_rows, "features": 28, "parties": parties, "alpha": alpha,
+                "frac_bits": model.get("frac_bits", frac_bits),
                 "input": "CSV per party" if use_csv else "generated chunks per party (streamed, no file)",
                 "csv_bytes": csv_bytes, **m, "timings_last_run": model["timings"], **party_stats(results)}
         case["accuracy"] = sklearn_gap(tables, model["coef"], model["intercept"], alpha) if n_rows <= 2_000_000 \
@@ -235,6 +236,16 @@ def run_baseline(inputs, parties, alpha, bits):
     return results[0].value
 
 
+def plot_dp_accuracy(case: dict) -> str:
+    """Held-out accuracy of the DP model versus ε, with the fully secure mode and sklearn as references."""
+    eps = [r["epsilon"] for r in case["dp"]]
+    return plot("regression_dp_accuracy", {
+        f"DP model ({case['dp'][0]['iterations']} iterations)": (eps, [r["accuracy_mean"] for r in case["dp"]]),
+        "fully secure": (eps, [case["secure"]["accuracy"]] * len(eps)),
+        "sklearn C=1": (eps, [case["sklearn_accuracy"]] * len(eps))},
+        xlabel="epsilon", ylabel="held-out accuracy (breast cancer)", logx=True, logy=False)
+
+
 # ------------------------------------------------------------------------------------------- main
 
 
@@ -248,6 +259,8 @@ def main(argv=None):
     parser.add_argument("--dp-iterations", type=int, default=3)
     parser.add_argument("--dp-repeats", type=int, default=5)
     parser.add_argument("--baseline-bits", type=int, default=8, help="fraction bits of the demo's quantisation")
+    parser.add_argument("--frac-bits", type=int, default=None, help="ridge fixed-point fraction bits (default: "
+                        "the library's)")
     parser.add_argument("--name", default="regression")
     args = parser.parse_args(argv)
     os.environ.setdefault("SECUREGENOME_QUIET", "1")
@@ -256,10 +269,12 @@ def main(argv=None):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         if name == "logistic":
             case = logistic_case(args.parties, args.repeats, args.iterations, args.dp_iterations, args.dp_repeats)
+            plot_dp_accuracy(case)
         elif name == "ridge-1m":
-            case = ridge_case(name, 1_000_000, args.parties, args.repeats, 1.0, True, args.baseline_bits)
+            case = ridge_case(name, 1_000_000, args.parties, args.repeats, 1.0, True, args.baseline_bits,
+                              args.frac_bits)
         else:
-            case = ridge_case(name, 11_000_000, args.parties, 1, 1.0, False, args.baseline_bits)
+            case = ridge_case(name, 11_000_000, args.parties, 1, 1.0, False, args.baseline_bits, args.frac_bits)
         print(case, file=sys.stderr, flush=True)
         cases.append(case)
         path = write(args.name, cases, parties=args.parties, note="machine shared with other jobs while measuring")

@@ -7,7 +7,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
 from securegenome import core
-from securegenome.core import fixedpoint, mpc
+from securegenome.core import fixedpoint
 from securegenome.errors import InputError, PartyFailure
 from securegenome.regression import logistic, ridge
 from securegenome.regression.data import Moments, SyntheticTable, local_moments, open_table
@@ -182,7 +182,7 @@ def test_ridge_three_parties(run3):
 def test_ridge_to_one_receiver(run3):
     rng = np.random.default_rng(8)
     parts = [(rng.normal(size=(k, 2)), rng.normal(size=k)) for k in (5, 9, 4)]
-    results = run3(ridge.ridge_protocol, kwargs={"target": "y", "to": 2},
+    results = run3(ridge.ridge_protocol, kwargs={"target": "y", "to": 2, "frac_bits": 24},
                    private={i: {"table": p} for i, p in enumerate(parts)})
     X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     assert relative_rmse_gap(results[2].value, X, y)[0] <= 1e-5
@@ -226,7 +226,8 @@ def test_ridge_bad_input_one_party(run1, case, message):
     else:
         X[5, 0] = np.nan
     with pytest.raises(InputError, match=message):
-        run1(ridge.ridge_protocol, kwargs={"target": "y", "alpha": alpha}, private={0: {"table": (X, y)}})
+        run1(ridge.ridge_protocol, kwargs={"target": "y", "alpha": alpha, "frac_bits": 24},
+             private={0: {"table": (X, y)}})
 
 
 def test_ridge_column_mismatch_fails_on_every_party(run3):
@@ -340,3 +341,15 @@ def test_logistic_dp_small_epsilon_many_iterations(run1):
                kwargs={"target": "y", "epsilon": 0.05, "iterations": 12, "center": X.mean(axis=0),
                        "scale": X.std(axis=0)}, private={0: {"table": (X, y)}})
     assert np.all(np.isfinite(r.value["coef"])) and len(r.ledger) == 13
+
+
+def test_predict_matches_dataframe_columns_by_name():
+    import pandas as pd
+
+    X, y, _ = diabetes_parts(1)
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(10)]).assign(target=y)
+    model = ridge.SecureRidge(alpha=1.0).fit([frame], target="target")
+    shuffled = frame.drop(columns="target")[[f"c{j}" for j in reversed(range(10))]]
+    assert np.allclose(model.predict(shuffled), model.predict(X))
+    with pytest.raises(InputError, match="lacks the feature column"):
+        model.predict(shuffled.drop(columns="c3"))

@@ -7,8 +7,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from securegenome import core
-from securegenome.core import mpc
 from securegenome.errors import InputError, PartyFailure
 from securegenome.genomics import read_sequences, reverse_complement
 from securegenome.genomics import search
@@ -98,7 +96,7 @@ def test_batches_do_not_change_hits(monkeypatch):
     whole = search.search(reference, reads, 2)
     assert whole == kmismatch_hits(reference, reads, 2)
     assert search.search(reference, reads, 2, batch_size=1) == whole
-    monkeypatch.setattr(search, "BATCH_ELEMENTS", 1000)  # windows cut into many batches per read group
+    monkeypatch.setattr(search, "BATCH_VALUES", 6000)  # 1000 tests at k = 2: many batches per read group
     plan = search.ScanPlan((5000, 300), tuple(len(r) for r in reads), 2, ("+", "-"), 4)
     assert len(plan.batches()) > 3 * len(plan.read_groups())
     assert all(b.size <= 1000 for b in plan.batches())
@@ -191,3 +189,12 @@ def test_wrong_party_stops_everyone(run3):
     with pytest.raises(PartyFailure, match="party 2 was given reads but party 1 inputs the reads"):
         run3(search.secure_search, kwargs={"k": 1}, timeout=120,
              private={0: {"reference": ["ACGTACGT"]}, 1: {"reads": ["ACG"]}, 2: {"reads": ["ACG"]}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parties, roles", [(5, {}), (2, {}), (4, {"reference_party": 2, "query_party": 3})])
+def test_other_party_counts_and_roles(parties, roles):
+    rng = np.random.default_rng(9)
+    reference = [rng.integers(0, 4, 800).astype(np.uint8), rng.integers(0, 5, 300).astype(np.uint8)]
+    reads = simulate(reference, 4, 40, rng, n_rate=0.05)
+    check(reference, reads, 2, parties=parties, timeout=300, **roles)

@@ -172,3 +172,17 @@ def test_cli_multi_host_wrong_party_fails_everywhere(tmp_path):
         assert code == 2
         lines = [line for line in err.strip().splitlines() if "warning: --no-tls" not in line]
         assert len(lines) == 1 and "party 2 was given reference but party 0 inputs the reference" in lines[0]
+
+
+def test_bundled_reads_found_where_simulated(tmp_path):
+    """data/reads.fq carries its truth in the read names: every primary SAM line must agree with it."""
+    from securegenome.genomics.simulate import parse_read_name
+    reads = os.path.join(os.path.dirname(LAMBDA), "reads.fq")
+    sam = tmp_path / "hits.sam"
+    assert main(["search", LAMBDA, reads, "-k", "2", "--parties", "1", "-o", str(sam)]) == 0
+    primary = [r for r in fields(sam.read_text()) if not int(r[1]) & 256]
+    assert len(primary) == len(read_sequences(reads)) == 100
+    for r in primary:
+        truth = parse_read_name(r[0])
+        assert (int(r[3]), "-" if int(r[1]) & 16 else "+", r[11]) == (truth.pos, truth.strand,
+                                                                      f"NM:i:{truth.mismatches}")

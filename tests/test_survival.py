@@ -378,3 +378,14 @@ def test_label_outside_named_groups_and_duration_beyond_horizon(run1):
         run1(km.secure_km_counts, kwargs={"table": table, "horizon": 5})
     with pytest.raises(InputError, match="interval width"):
         run1(km.secure_km_counts, kwargs={"table": table, "width": 0})
+
+
+def test_a_party_with_no_rows_at_all():
+    df, t, e, g = dataset("waltons")
+    empty = df.iloc[:0]
+    result = secure_logrank_test([empty, df], duration_col=t, event_col=e, group_col=g)
+    assert rel_err(result.test_statistic, lifelines_logrank(df, t, e, g)) <= 1e-6
+    kmf = SecureKaplanMeierFitter().fit([df, empty], duration_col=t, event_col=e, group_col=g, interval=5)
+    expected = lifelines_coarsened_curves(df, t, e, g, 5, kmf.timeline_)
+    for label in kmf.groups_:
+        assert np.max(np.abs(kmf.survival_function_[label].to_numpy() - expected[label][0])) <= 1e-12

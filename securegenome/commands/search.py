@@ -57,7 +57,8 @@ def register(sub):
     p.add_argument("--json", default=None, metavar="PATH", help="write counts, timings and bytes sent as JSON")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="reads shared and scanned together (default 32); their windows are then cut "
-                        "into batches of about 2 million tests, so memory stays bounded")
+                        "into batches of 12 million opened values (2 million window tests at k = 2), "
+                        "so memory stays bounded")
     add_party_options(p)
     p.set_defaults(func=main)
 

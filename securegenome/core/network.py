@@ -7,8 +7,11 @@ connection pattern -- party i listens for parties < i and connects to parties > 
   against its certificate *before* any secret (MPyC's PRSS keys) is sent;
 - a bound on the time to wait for peers at start, with a message saying who is missing and why;
 - failure notices: a connection that closes before its peer said goodbye means that party was lost, and
-  the kernel's keep-alive probes and TCP user timeout (set from ``peer_timeout``) notice a peer that is
-  cut off without a word.  Either way :meth:`Network.guard` stops the protocol with :class:`PeerLost`
+  the kernel's keep-alive probes (idle connections) and TCP user timeout (unacknowledged data), both
+  timed from ``peer_timeout``, notice a peer that is cut off without a word.  Linux also applies the user
+  timeout to a receive window that stays closed, so a peer that computes for longer than about half
+  ``peer_timeout`` without reading while we have data for it counts as lost too: the message says so, and very large
+  inputs on a loaded machine want a larger ``--peer-timeout``.  Either way :meth:`Network.guard` stops the protocol with :class:`PeerLost`
   naming the party.  A party whose protocol fails tells the others why (:meth:`Network.abort`);
 - a goodbye handshake at the end, so a normal close is never mistaken for a lost party.
 
@@ -178,7 +181,7 @@ class Network:
             self.failed.set_exception(exc)
 
     def tune(self, transport) -> None:
-        """Let the kernel notice a silent peer: keep-alive probes when idle, a user timeout when sending."""
+        """Let the kernel notice a silent peer: keep-alive when idle, user timeout when sending (see above)."""
         sock = transport.get_extra_info("socket")
         if sock is None:
             return
@@ -202,7 +205,8 @@ class Network:
         if self.finished or pid in self.said_bye:
             return
         if isinstance(exc, TimeoutError) or getattr(exc, "errno", None) == errno.ETIMEDOUT:
-            why = f"it stopped answering (host down or network cut; peer timeout {self.peer_timeout:g} s)"
+            why = (f"it stopped answering (host down or network cut; peer timeout {self.peer_timeout:g} s, "
+                   "raise --peer-timeout if it may just be busy with a very large input)")
         elif exc is not None:
             why = str(exc) or type(exc).__name__
         else:

@@ -39,7 +39,7 @@ from .oracle import Hit
 
 PROTOCOL = "securegenome.search/1"
 FALSE_HIT_BITS = 40  # a non-hit window is reported with probability <= 2^-FALSE_HIT_BITS
-BATCH_ELEMENTS = 2_000_000  # window tests (windows x read strands) per batch: bounds memory per party
+BATCH_VALUES = 12_000_000  # opened values per batch, window tests x (k+1) x rho: bounds memory and messages
 BATCH_COLUMNS = 64  # read strands shared and scanned together by default (32 reads, both strands)
 GEMM_ROWS = 1 << 22  # window-matrix entries copied for one BLAS call when not kept
 WINDOW_CACHE_BYTES = 256 << 20  # window matrices kept across batches, per party
@@ -106,8 +106,9 @@ class ScanPlan:
     """Everything public about a search: sizes, batches, the layout of every batch.  Same on every party.
 
     Reads are taken in groups of ``batch_size`` reads (default: BATCH_COLUMNS read strands), shared once
-    per group; each group's windows are then cut into batches of about BATCH_ELEMENTS tests, so memory
-    stays bounded for long references too and every window matrix row is built once per read group."""
+    per group; each group's windows are then cut into batches of at most :meth:`tests_per_batch` window
+    tests (2 million at k = 2), so memory and message sizes stay bounded for long references and large k,
+    and every window matrix row is built once per read group."""
 
     record_lengths: tuple[int, ...]
     read_lengths: tuple[int, ...]
@@ -138,6 +139,9 @@ class ScanPlan:
     def windows(self, m: int) -> int:
         return sum(max(0, n - m + 1) for n in self.record_lengths)
 
+    def tests_per_batch(self) -> int:
+        return max(1, BATCH_VALUES // ((self.k + 1) * repetitions(self.k)))
+
     def read_groups(self) -> list[range]:
         size = self.batch_size or max(1, BATCH_COLUMNS // len(self.strands))
         return [range(i, min(i + size, len(self.read_lengths))) for i in range(0, len(self.read_lengths), size)]
@@ -150,17 +154,17 @@ class ScanPlan:
         return [(m, tuple(cols)) for m, cols in by_length.items()]
 
     def batches(self) -> list[Batch]:
-        out = []
+        out, limit = [], self.tests_per_batch()
         for reads in self.read_groups():
             pieces = []
             for m, columns in self.groups(reads):
-                rows = max(1, BATCH_ELEMENTS // len(columns))
+                rows = max(1, limit // len(columns))
                 for r, n in enumerate(self.record_lengths):
                     for first in range(0, max(0, n - m + 1), rows):
                         pieces.append((r, m, columns, first, min(rows, n - m + 1 - first)))
             blocks, offset = [], 0
             for r, m, columns, first, count in pieces:
-                if blocks and offset + count * len(columns) > BATCH_ELEMENTS:
+                if blocks and offset + count * len(columns) > limit:
                     out.append(Batch(reads, tuple(blocks)))
                     blocks, offset = [], 0
                 blocks.append(Block(r, m, columns, first, count, offset))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import core
 from ..core import mpc
 from ..errors import InputError
@@ -39,9 +41,13 @@ class FittedModel:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(...) first")
 
     def decision_function(self, X):
-        import numpy as np
-
+        """b0 + X b; a DataFrame is matched by column name (the fitted feature names, in order)."""
         self._check_fitted()
+        if hasattr(X, "columns"):
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise InputError(f"X lacks the feature column(s) {', '.join(map(str, missing))}")
+            X = X[list(self.feature_names_in_)]
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != len(self.coef_):
             raise InputError(f"X must have {len(self.coef_)} feature columns, got shape {X.shape}")

@@ -42,7 +42,7 @@ LEAKAGE = {
     "ridge.coefficients": "the d coefficients and the intercept (in scaled units), to the receivers",
 }
 
-DEFAULT_FRAC_BITS = 24
+DEFAULT_FRAC_BITS = 40
 TINY_EXPONENT = -60  # columns whose largest |value| is below 2**-60 are treated as all-zero
 _SIZE_BITS = 16       # exponents fit easily in a 16-bit secure integer
 
@@ -80,11 +80,12 @@ async def ridge_protocol(table, *, target: str, alpha: float = 1.0, features=Non
     A = cov_sh[:d, :d] + np.diag(penalty)
     b = cov_sh[:d, d]
     gamma, factor = fixedpoint.spd_solve(A, b)
-    singular = await core.open(mpc.np_any(fixedpoint.pivots_below(factor, _threshold(secfxp))),
+    singular = await core.open(mpc.np_any(fixedpoint.pivots_below(factor, _threshold(secfxp, PIVOT_ULPS))),
                                what="ridge.singular", why="a singular system has no unique solution; one bit")
     if singular:
-        raise InputError("the system (XᵀX + αI)β = Xᵀy is singular (collinear features?); use alpha > 0 "
-                         "or drop redundant columns")
+        raise InputError(f"the system (XᵀX + αI)β = Xᵀy is singular, or too ill-conditioned for "
+                         f"{secfxp.frac_length} fraction bits (collinear features?): use alpha > 0, drop "
+                         "redundant columns or give more fraction bits")
     intercept = mean_sh[d:] - mean_sh[:d] @ gamma
     solution = await core.open(mpc.np_concatenate((gamma, intercept)), to=to, what="ridge.coefficients",
                                why="the declared output of ridge regression")
@@ -94,7 +95,8 @@ async def ridge_protocol(table, *, target: str, alpha: float = 1.0, features=Non
     coef = scale[d] * solution[:d] / scale[:d]
     timings = {"local_seconds": streamed - start, "secure_seconds": time.perf_counter() - streamed}
     return {"coef": coef, "intercept": float(scale[d] * solution[d]), "features": table.features,
-            "target": target, "n": n, "sizes": sizes, "alpha": float(alpha), "timings": timings}
+            "target": target, "n": n, "sizes": sizes, "alpha": float(alpha), "frac_bits": secfxp.frac_length,
+            "timings": timings}
 
 
 async def _column_scale(max_abs: np.ndarray) -> np.ndarray:
@@ -131,15 +133,19 @@ def _pooled(secfxp, mean: np.ndarray, cov: np.ndarray, sizes: list[int]):
     return pooled_mean, pooled_cov
 
 
-def _threshold(secfxp) -> float:
-    """Values below this many units in the last place count as zero (truncation noise is a few units)."""
-    return 2.0 ** (10 - secfxp.frac_length)
+def _threshold(secfxp, ulps: int) -> float:
+    """Values below this many units in the last place count as zero (rounding noise is a few units)."""
+    return ulps * 2.0 ** -secfxp.frac_length
+
+
+CONSTANT_ULPS = 1024  # a feature variance below 2^10 ulps (after scaling to [-1, 1]) is a constant column
+PIVOT_ULPS = 64       # an LDLᵀ pivot below 64 ulps: the d elimination steps add at most ~d ulps of noise
 
 
 async def _reject_constant(secfxp, cov_sh, features) -> None:
     d = len(features)
     variances = mpc.np_concatenate([cov_sh[j, j:j + 1] for j in range(d)])
-    constant = await core.open(variances < _threshold(secfxp), what="ridge.constant_columns",
+    constant = await core.open(variances < _threshold(secfxp, CONSTANT_ULPS), what="ridge.constant_columns",
                                why="constant features make the model unidentifiable; one bit per feature")
     names = [f for f, c in zip(features, np.asarray(constant)) if c]
     if names:

@@ -52,8 +52,8 @@ def load_table(data, *, duration_col: str = "T", event_col: str = "E", group_col
     columns, source = _columns(data, source)
     for col in (duration_col, event_col, group_col):
         if col not in columns:
-            have = ", ".join(map(str, columns)) or "none"
-            raise InputError(f"{source}: missing column '{col}' (columns: {have})")
+            have = ", ".join(repr(str(c)) for c in columns) or "none"  # repr: a name may hold a newline
+            raise InputError(f"{source}: missing column {col!r} (columns: {have})")
     n = len(columns[duration_col])
     if n > MAX_ROWS:
         raise InputError(f"{source}: {n} rows; at most {MAX_ROWS} per party")
