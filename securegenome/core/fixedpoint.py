@@ -22,7 +22,8 @@ scale ``A`` publicly so that its entries are O(1).
 (:func:`sigmoid_twin`) computing exactly the same approximation in float64: ``σ(z) = ½ + sgn(z)(p(min(|z|,
 B)) - ½)`` with ``p`` the degree-14 Chebyshev interpolant of σ on ``[0, B]``, ``B = 12``.  Its largest error
 on the real line is :data:`SIGMOID_MAX_ERROR` (1.3e-5: 1.29e-5 from the polynomial, 6.1e-6 from clamping at
-``|z| = 12``); it costs two secure comparisons and 16 multiplications per element, all vectorised.
+``|z| = 12``); it costs two secure comparisons and 18 multiplications per element (14 in Clenshaw's
+recurrence), all vectorised.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def sigmoid(z):
     """Secure approximation of 1/(1+exp(-z)) for a secure fixed-point array; error <= SIGMOID_MAX_ERROR.
 
     The type of ``z`` needs at least ~20 fraction bits for that accuracy and an integer part holding
-    ``|z|``.  Costs two vectorised comparisons and SIGMOID_DEGREE + 2 vectorised multiplications.
+    ``|z|``.  Costs two vectorised comparisons and SIGMOID_DEGREE + 4 vectorised multiplications.
     """
     sign = mpc.np_sgn(z)                       # -1, 0, 1
     magnitude = sign * z                       # |z|

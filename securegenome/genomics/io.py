@@ -26,8 +26,7 @@ from . import alphabet
 
 FORMATS = ("fasta", "fastq")
 _FIRST_CHAR = {">": "fasta", "@": "fastq"}
-_POLICY_HINT = ("use --iupac drop|replace to remove the ambiguity codes or replace each by a base, "
-                "or --iupac keep to treat them as mismatches")
+_POLICY_HINT = "use --iupac drop|replace to remove the ambiguity codes or replace each by a base"
 FASTA_LINE_WIDTH = 70
 DEFAULT_QUALITY = "I"  # Phred 40, written when a record has no qualities (e.g. FASTA in, FASTQ out)
 
