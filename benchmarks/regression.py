@@ -20,7 +20,6 @@ Cases (3 parties on this machine by default):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile

@@ -20,6 +20,8 @@ EPILOG = """\
 examples:
   securegenome search data/lambda_phage.fa data/reads.fq -k 2 -o hits.sam   # 3 local parties
   securegenome bwt data/lambda_phage.fa -o lambda.bwt
+  securegenome km --data 0:a.csv --data 1:b.csv --data 2:c.csv --duration T --event E --group G --interval 30
+  securegenome ridge --data 0:a.csv --data 1:b.csv --data 2:c.csv --target y --alpha 1.0
   securegenome simulate-reads data/lambda_phage.fa -n 100 --length 100 -o reads.fq
   securegenome keys --parties 3 -o tls
   securegenome info

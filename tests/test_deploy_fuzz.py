@@ -96,9 +96,6 @@ REGRESSION_PIECES = ["x1", "x2", "y", ",", "\n", "\r\n", '"', "1", "0", "-1", "2
                      "é", "\x00", "x1,x2,y\n", "1,2,0\n", "3,4,1\n", ",,\n", "#", "'"]
 
 
-@pytest.mark.xfail(reason="regression/data.py lets pandas' ParserError (unclosed quote) and UnicodeDecodeError "
-                          "escape, and quotes a column name with a newline in it; reported to the regression owner",
-                   strict=False)
 @FUZZ
 @given(text=fuzzed_text(REGRESSION_PIECES))
 def test_regression_csv_reader_fuzz(text):

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import tempfile
 
 from ..errors import InputError
@@ -63,6 +64,28 @@ def session_options(args) -> dict:
     return {"parties": len(hosts) if hosts else args.parties, "threshold": args.threshold,
             "hosts": hosts, "party_id": args.party_id, "timeout": args.timeout,
             "tls_dir": args.tls_dir, "no_tls": args.no_tls, "peer_timeout": args.peer_timeout}
+
+
+def add_party_data_option(group) -> None:
+    """``--data I:PATH`` (repeatable): the CSV file of party I, for the commands on tabular data."""
+    group.add_argument("--data", action="append", default=[], metavar="I:PATH", required=True,
+                       help="party I's CSV file (repeat per party)")
+
+
+def party_data_paths(args, options: dict) -> dict[int, str]:
+    """{party id: path} from ``--data I:PATH`` for exactly the parties run here (a bare PATH is party i)."""
+    paths = {}
+    for i, item in enumerate(args.data):
+        m = re.fullmatch(r"(\d+):(.+)", item)
+        pid, path = (int(m.group(1)), m.group(2)) if m else (i, item)
+        if pid in paths:
+            raise InputError(f"--data given twice for party {pid}")
+        paths[pid] = path
+    wanted = local_pids(options)
+    if sorted(paths) != wanted:
+        raise InputError(f"give --data I:PATH for exactly the parties run here "
+                         f"({', '.join(map(str, wanted))}); got parties {', '.join(map(str, sorted(paths)))}")
+    return paths
 
 
 def local_pids(options: dict) -> list[int]:

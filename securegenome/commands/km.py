@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 
 from ..errors import InputError
-from ._common import PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_json, \
-    write_ledger
+from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
+    session_options, write_json, write_ledger
 
 ORDER = 40
 
@@ -66,8 +65,7 @@ def register(sub):
 
 def add_data_options(p) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", action="append", default=[], metavar="I:PATH", required=True,
-                   help="party I's CSV file (repeat per party)")
+    add_party_data_option(g)
     g.add_argument("--duration", default="T", metavar="COL", help="duration column (default T)")
     g.add_argument("--event", default="E", metavar="COL", help="event column, 1 = event, 0 = censored (default E)")
     g.add_argument("--group", default="group", metavar="COL", help="group column (default group)")
@@ -77,22 +75,6 @@ def add_data_options(p) -> None:
                    help="durations are rounded up to multiples of U (default 1)")
     g.add_argument("--horizon", type=float, default=None, metavar="T",
                    help="public largest duration (default: the maximum over all parties, opened)")
-
-
-def parse_data(args, options) -> dict:
-    """{party id: path} for the parties run here, checked against the party options."""
-    paths = {}
-    for i, item in enumerate(args.data):
-        m = re.fullmatch(r"(\d+):(.+)", item)
-        pid, path = (int(m.group(1)), m.group(2)) if m else (i, item)
-        if pid in paths:
-            raise InputError(f"--data given twice for party {pid}")
-        paths[pid] = path
-    wanted = local_pids(options)
-    if sorted(paths) != wanted:
-        raise InputError(f"give --data I:PATH for exactly the parties run here ({', '.join(map(str, wanted))}); "
-                         f"got parties {', '.join(map(str, sorted(paths)))}")
-    return paths
 
 
 def parse_groups(args):
@@ -120,7 +102,7 @@ def main(args):
     from ..survival import SecureKaplanMeierFitter
 
     options = session_options(args)
-    paths = parse_data(args, options)
+    paths = party_data_paths(args, options)
     accountant = accountant_from_args(args, dataset="survival records")
     if accountant is not None and args.delta:
         raise InputError("the DP curve uses the discrete Laplace mechanism (pure epsilon-DP): leave --delta at 0")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import PARTY_HELP, add_party_options, run_summary, session_options, write_json, write_ledger
-from .km import DATA_HELP, add_data_options, binning_note, parse_data, table_options
+from ._common import PARTY_HELP, add_party_options, party_data_paths, run_summary, session_options, write_json, \
+    write_ledger
+from .km import DATA_HELP, add_data_options, binning_note, table_options
 
 ORDER = 41
 
@@ -45,7 +46,7 @@ def main(args):
     from ..survival import secure_logrank_test
 
     options = session_options(args)
-    paths = parse_data(args, options)
+    paths = party_data_paths(args, options)
     session = {k: v for k, v in options.items() if k != "parties"}
     result = secure_logrank_test(paths, parties=options["parties"], **table_options(args), **session)
     summary = result.summary_dict()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from ..errors import InputError
-from ._common import PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_json, \
-    write_ledger
+from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
+    session_options, write_json, write_ledger
 
 ORDER = 60
 
@@ -59,8 +58,7 @@ def register(sub):
 
 def add_data_options(p) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", action="append", default=[], metavar="I:PATH", required=True,
-                   help="party I's CSV file (repeat per party)")
+    add_party_data_option(g)
     g.add_argument("--target", required=True, metavar="COL", help="the target column")
     g.add_argument("--features", default=None, metavar="A,B,...",
                    help="feature columns, in this order (default: every column but the target)")
@@ -69,22 +67,6 @@ def add_data_options(p) -> None:
 def add_output_options(p) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--json", default=None, metavar="PATH", help="write the model and run facts as JSON")
-
-
-def parse_data(args, options) -> dict:
-    """{party id: path} for the parties run here, checked against the party options."""
-    paths = {}
-    for i, item in enumerate(args.data):
-        m = re.fullmatch(r"(\d+):(.+)", item)
-        pid, path = (int(m.group(1)), m.group(2)) if m else (i, item)
-        if pid in paths:
-            raise InputError(f"--data given twice for party {pid}")
-        paths[pid] = path
-    wanted = local_pids(options)
-    if sorted(paths) != wanted:
-        raise InputError(f"give --data I:PATH for exactly the parties run here "
-                         f"({', '.join(map(str, wanted))}); got parties {', '.join(map(str, sorted(paths)))}")
-    return paths
 
 
 def parse_features(args):
@@ -101,7 +83,7 @@ def run_protocol(protocol, args, kwargs: dict):
     from .. import core
 
     options = session_options(args)
-    paths = parse_data(args, options)
+    paths = party_data_paths(args, options)
     return core.run(protocol, kwargs=kwargs, private={pid: {"table": path} for pid, path in paths.items()},
                     **options)
 

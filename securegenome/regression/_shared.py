@@ -52,3 +52,15 @@ class FittedModel:
         if X.ndim != 2 or X.shape[1] != len(self.coef_):
             raise InputError(f"X must have {len(self.coef_)} feature columns, got shape {X.shape}")
         return X @ self.coef_ + self.intercept_
+
+
+def tables_per_party(party_tables, parties: int | None) -> tuple[list, int]:
+    """The fit's tables, one per party (a single table or an (X, y) pair is one party's), and the count."""
+    is_xy = isinstance(party_tables, tuple) and len(party_tables) == 2 \
+        and all(hasattr(a, "shape") for a in party_tables) \
+        and np.ndim(party_tables[0]) == 2 and np.ndim(party_tables[1]) == 1
+    tables = list(party_tables) if isinstance(party_tables, (list, tuple)) and not is_xy else [party_tables]
+    parties = parties or len(tables)
+    if len(tables) != parties:
+        raise InputError(f"{parties} parties but {len(tables)} tables: give one table per party")
+    return tables, parties

@@ -15,6 +15,7 @@ table is read here, on its own party, and only aggregates computed from it enter
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -103,9 +104,9 @@ def open_table(table, target: str, features=None, *, chunk_rows: int = CHUNK_ROW
 def _select(label: str, columns: list[str], target: str, features) -> list[str]:
     if len(set(columns)) != len(columns):
         duplicated = sorted({c for c in columns if columns.count(c) > 1})
-        raise InputError(f"{label}: duplicated column names {duplicated}")
+        raise InputError(f"{label}: duplicated column names {', '.join(map(repr, duplicated))}")
     if target not in columns:
-        raise InputError(f"{label}: no target column {target!r} (columns: {', '.join(columns)})")
+        raise InputError(f"{label}: no target column {target!r} (columns: {', '.join(map(repr, columns))})")
     if features is None:
         features = [c for c in columns if c != target]
     missing = [c for c in features if c not in columns]
@@ -149,24 +150,36 @@ def _csv_table(path: str, target: str, features, chunk_rows: int) -> Table:
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: empty file (a header line with the column names is needed)") from None
+    with _readable_csv(path):
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path}: empty file (a header line with the column names is needed)") from None
     columns = [str(c) for c in header]
     features = _select(path, columns, target, features)
     usecols = features + [target]
 
     def chunks():
         first = 0
-        reader = pd.read_csv(path, usecols=usecols, chunksize=chunk_rows,
-                             engine="c", low_memory=False)
-        for frame in reader:
-            X, y = _numeric_chunk(path, frame, features, target, first)
-            yield first, X, y
-            first += len(frame)
+        with _readable_csv(path):
+            reader = pd.read_csv(path, usecols=usecols, chunksize=chunk_rows, engine="c", low_memory=False)
+            for frame in reader:
+                X, y = _numeric_chunk(path, frame, features, target, first)
+                yield first, X, y
+                first += len(frame)
 
     return Table(path, features, target, chunks)
+
+
+@contextlib.contextmanager
+def _readable_csv(path: str):
+    """Turn pandas' parser and decoding failures (unclosed quote, bad bytes) into one-line InputErrors."""
+    import pandas as pd
+
+    try:
+        yield
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV file ({' '.join(str(exc).split())})") from None
 
 
 def _numeric_chunk(label, frame, features, target, first):

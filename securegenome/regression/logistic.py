@@ -36,7 +36,7 @@ import numpy as np
 from .. import core
 from ..core import dp, fixedpoint, mpc
 from ..errors import InputError
-from ._shared import FittedModel, agree_on_table, check_shape, party_sizes
+from ._shared import FittedModel, agree_on_table, check_shape, party_sizes, tables_per_party
 from .data import open_table
 
 LEAKAGE = {
@@ -283,13 +283,7 @@ class SecureLogisticRegression(FittedModel):
         self.features, self.frac_bits, self.timeout = features, frac_bits, timeout
 
     def fit(self, party_tables, target: str):
-        from .ridge import _is_xy
-
-        tables = list(party_tables) if isinstance(party_tables, (list, tuple)) and not _is_xy(party_tables) \
-            else [party_tables]
-        parties = self.parties or len(tables)
-        if len(tables) != parties:
-            raise InputError(f"{parties} parties but {len(tables)} tables: give one table per party")
+        tables, parties = tables_per_party(party_tables, self.parties)
         kwargs = {"target": target, "lam": self.lam, "iterations": self.iterations, "epsilon": self.epsilon,
                   "clip": self.clip, "center": self.center, "scale": self.scale, "features": self.features,
                   "frac_bits": self.frac_bits}

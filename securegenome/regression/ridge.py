@@ -31,7 +31,7 @@ import numpy as np
 from .. import core
 from ..core import fixedpoint, mpc
 from ..errors import InputError
-from ._shared import FittedModel, agree_on_table, check_shape, party_sizes
+from ._shared import FittedModel, agree_on_table, check_shape, party_sizes, tables_per_party
 from .data import local_moments, open_table
 
 LEAKAGE = {
@@ -187,11 +187,7 @@ class SecureRidge(FittedModel):
         self.timeout = timeout
 
     def fit(self, party_tables, target: str):
-        tables = list(party_tables) if isinstance(party_tables, (list, tuple)) and not _is_xy(party_tables) \
-            else [party_tables]
-        parties = self.parties or len(tables)
-        if len(tables) != parties:
-            raise InputError(f"{parties} parties but {len(tables)} tables: give one table per party")
+        tables, parties = tables_per_party(party_tables, self.parties)
         results = core.run(ridge_protocol, parties=parties, timeout=self.timeout,
                            kwargs={"target": target, "alpha": self.alpha, "features": self.features,
                                    "frac_bits": self.frac_bits},
@@ -207,8 +203,3 @@ class SecureRidge(FittedModel):
     def predict(self, X):
         return self.decision_function(X)
 
-
-def _is_xy(obj) -> bool:
-    """An (X, y) pair of arrays is one table, not two."""
-    return isinstance(obj, tuple) and len(obj) == 2 and all(hasattr(a, "shape") for a in obj) \
-        and np.ndim(obj[0]) == 2 and np.ndim(obj[1]) == 1

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import core
 from ..errors import InputError
-from .kaplan_meier import IntervalCounts, median_survival, secure_km_counts
+from .kaplan_meier import IntervalCounts, check_dp_request, median_survival, secure_km_counts
 from .logrank import LogrankResult, secure_logrank
 from .tables import load_table
 
@@ -64,12 +64,7 @@ class SecureKaplanMeierFitter:
     def fit(self, party_tables, duration_col: str = "T", event_col: str = "E", group_col: str = "group", *,
             interval: int = 1, epsilon: float | None = None, groups=None, horizon=None, time_unit: float = 1.0,
             parties: int | None = None, accountant=None, **session) -> SecureKaplanMeierFitter:
-        if epsilon is not None and horizon is None:
-            raise InputError("the differentially private curve needs a public horizon (horizon=/--horizon): "
-                             "opening the largest duration exactly would not be private")
-        if epsilon is not None and groups is None:
-            raise InputError("the differentially private curve needs the two group labels named (groups=/--groups): "
-                             "otherwise every party publishes the set of labels it holds")
+        check_dp_request(epsilon, horizon, groups)  # before any party starts
         tables, parties = load_party_tables(party_tables, duration_col=duration_col, event_col=event_col,
                                             group_col=group_col, time_unit=time_unit, parties=parties,
                                             hosts=session.get("hosts"), party_id=session.get("party_id"))

@@ -68,17 +68,22 @@ def n_intervals(grid: int, width: int) -> int:
     return -(-grid // width) + 1
 
 
-async def secure_km_counts(table: SurvivalTable, width: int = 1, groups=None, horizon=None,
-                           epsilon: float | None = None, accountant=None) -> IntervalCounts:
-    """Protocol (each party runs it with its own ``table``): the published interval counts, on every party."""
-    if not isinstance(width, (int, np.integer)) or width < 1:
-        raise InputError(f"interval width must be a whole number of time units >= 1, not {width!r}")
+def check_dp_request(epsilon, horizon, groups) -> None:
+    """A DP curve may open nothing but noisy counts: the horizon and the group labels must be public."""
     if epsilon is not None and horizon is None:
         raise InputError("the differentially private curve needs a public horizon (horizon=/--horizon): "
                          "opening the largest duration exactly would not be private")
     if epsilon is not None and groups is None:
         raise InputError("the differentially private curve needs the two group labels named (groups=/--groups): "
                          "otherwise every party publishes the set of labels it holds")
+
+
+async def secure_km_counts(table: SurvivalTable, width: int = 1, groups=None, horizon=None,
+                           epsilon: float | None = None, accountant=None) -> IntervalCounts:
+    """Protocol (each party runs it with its own ``table``): the published interval counts, on every party."""
+    if not isinstance(width, (int, np.integer)) or width < 1:
+        raise InputError(f"interval width must be a whole number of time units >= 1, not {width!r}")
+    check_dp_request(epsilon, horizon, groups)
     groups = await agree_groups(table, groups)
     grid = await public_grid(table, horizon)
     await core.agree(protocol="survival.km/1", groups=list(groups), horizon=grid, width=int(width),
