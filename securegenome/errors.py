@@ -9,6 +9,14 @@ class InputError(SecureGenomeError, ValueError):
     """Bad user input: a file, record, column or option that cannot be used as given."""
 
 
+class RelayedInputError(InputError):
+    """Another party's input error, re-raised here so that every party stops with the same message."""
+
+    def __init__(self, message: str, origin: int):
+        super().__init__(f"{message} (reported by party {origin})")
+        self.message, self.origin = message, origin
+
+
 class ParameterMismatch(SecureGenomeError):
     """The parties disagree on the public parameters of a run."""
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import InputError, PartyFailure, SecureGenomeError
+from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError
 from ._mpyc import MPYC_ARGV_ENV, mpc
 from .ledger import Ledger, reset_ledger
 from .params import agree
@@ -221,7 +221,8 @@ def execute_party(spec_path: str, result_path: str) -> int:
         code = 0
     except BaseException as exc:  # reported to the parent, which decides what the user sees
         outcome = {"ok": False, "error": _describe(exc), "type": type(exc).__name__,
-                   "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost)}
+                   "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost),
+                   "relayed": (exc.origin, exc.message) if isinstance(exc, RelayedInputError) else None}
         code = 2
         if network is not None and network.failed is not None:
             mpc.run(network.abort(exc))
@@ -391,6 +392,10 @@ def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
             raise _PortBusy(outcome["error"])
         else:
             # after a timeout, a party that lost a peer we stopped is not news: the timeout is
+            if outcome.get("relayed"):  # another party's input error: name it as that party's own
+                origin, message = outcome["relayed"]
+                errors.append(_Error(pid, message, 0.5, origin))
+                continue
             rank = (5 if timed_out else 3) if outcome.get("knock_on") else 0 if outcome.get("user_error") else 1
             errors.append(_Error(pid, outcome["error"], rank))
     if errors:
@@ -402,17 +407,20 @@ def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
 class _Error:
     pid: int
     message: str
-    rank: int  # 0 the party's own input error, 1 a bug, 2 died, 3 lost a peer, 4 stopped by us (timeout)
+    rank: float  # 0 own input error, 0.5 one relayed from another party, 1 a bug, 2 died, 3 lost a peer,
+    #              4 stopped by us, 5 lost a peer after a timeout
+    origin: int | None = None  # for a relayed input error: the party whose input it is
 
 
 def _summarise(errors, multi_host=False) -> str:
     """One line for the user: the root cause (a party's own error, then a crash, then knock-on ones)."""
     first = min(errors, key=lambda e: (e.rank, e.pid))
+    culprit = first.pid if first.origin is None else first.origin
     if multi_host:
-        return first.message
-    others = sorted({e.pid for e in errors} - {first.pid})
+        return first.message if first.origin is None else f"{first.message} (reported by party {culprit})"
+    others = sorted({e.pid for e in errors} - {culprit})
     tail = f" (also failed: party {', '.join(map(str, others))})" if others else ""
-    return f"party {first.pid}: {first.message}{tail}"
+    return f"party {culprit}: {first.message}{tail}"
 
 
 def _exit_reason(code) -> str:

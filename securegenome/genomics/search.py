@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..errors import InputError
+from ..errors import InputError, RelayedInputError
 from . import smallfield as sf
 from .alphabet import N_CODE, encode, reverse_complement
 from .oracle import Hit
@@ -396,7 +396,7 @@ async def _load_inputs(*args):
     errors = [error] if len(mpc.parties) == 1 else await mpc.transfer(error)
     for pid, message in enumerate(errors):
         if message is not None:
-            raise InputError(message if pid == mpc.pid else f"{message} (reported by party {pid})")
+            raise InputError(message) if pid == mpc.pid else RelayedInputError(message, pid)
     return records, read_records
 
 
