@@ -185,7 +185,7 @@ def fasta_path(path) -> bool:
 
 
 def _write(path, text: str) -> None:
-    from ..commands._common import write_atomically
+    from ..files import write_atomically
 
     data = text.encode("ascii")
     if os.fspath(path).endswith(".gz"):

@@ -134,8 +134,14 @@ class SecureKaplanMeierFitter:
         ax.grid(True, alpha=0.3)
         ax.legend(title="group")
         if path is not None:
+            import io
+
+            from ..files import write_atomically
+
             ax.figure.tight_layout()
-            ax.figure.savefig(path, dpi=120)
+            png = io.BytesIO()
+            ax.figure.savefig(png, format="png", dpi=120)
+            write_atomically(path, png.getvalue())
             if own_figure:
                 plt.close(ax.figure)
         return ax
