@@ -13,6 +13,13 @@ from securegenome import core
 os.environ.setdefault("SECUREGENOME_QUIET", "1")  # no progress bars in test output
 
 
+def loopback_hosts(n: int = 3) -> str:
+    """``--hosts`` for n parties on free loopback ports (the session layer's own port finder)."""
+    from securegenome.core.session import _free_ports
+
+    return ",".join(f"127.0.0.1:{port}" for port in _free_ports(n))
+
+
 def _values(results):
     return [r.value for r in results]
 

@@ -210,10 +210,6 @@ def test_mismatched_parameters_abort_every_party():
 
 def test_mismatched_command_options_abort_every_party(tmp_path):
     """`securegenome km` with a different --interval on party 2: every party stops, naming the difference."""
-    from test_deploy_netns import _cli_has_tls
-
-    if not _cli_has_tls():
-        pytest.skip("the protocol commands have no --no-tls yet (commands/_common.py; see docs/deployment.md)")
     hosts = ",".join(f"127.0.0.1:{p}" for p in free_ports(3))
     exe = os.path.join(os.path.dirname(sys.executable), "securegenome")
     procs = []

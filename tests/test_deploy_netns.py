@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from securegenome.cli import build_parser, main as cli_main
+from securegenome.cli import main as cli_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_deploy import BOUND, finish, launch, wait_running  # noqa: E402
@@ -118,16 +118,6 @@ def test_cut_off_party_across_hosts(hosts, tmp_path, keys):
             assert last.startswith("securegenome: error: lost party ")
 
 
-def _cli_has_tls():
-    return "--tls-dir" in build_parser().format_help() or "--tls-dir" in _help("km")
-
-
-def _help(command):
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return sub.choices[command].format_help() if command in sub.choices else ""
-
-
 def _km_inputs(tmp_path):
     rng = random.Random(7)
     paths = []
@@ -142,8 +132,6 @@ def _km_inputs(tmp_path):
 @pytest.mark.slow  # the search test below covers a protocol command across hosts by default
 def test_three_hosts_km_command_with_tls(hosts, keys, tmp_path):
     """`securegenome km`, one hospital per host, TLS: the same curves as the all-local run."""
-    if not _cli_has_tls():
-        pytest.skip("the protocol commands have no --tls-dir yet (commands/_common.py; see docs/deployment.md)")
     names, addresses, _ = hosts
     data = _km_inputs(tmp_path)
     common = ["km", "--duration", "T", "--event", "E", "--group", "group", "--interval", "10"]
@@ -163,8 +151,6 @@ def test_three_hosts_km_command_with_tls(hosts, keys, tmp_path):
 
 def test_three_hosts_search_command_with_tls(hosts, keys, tmp_path):
     """`securegenome search`: reference owner, querier and helper on three hosts, TLS; the hits planted."""
-    if not _cli_has_tls():
-        pytest.skip("the protocol commands have no --tls-dir yet (commands/_common.py; see docs/deployment.md)")
     names, addresses, _ = hosts
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "data", "lambda_phage.fa")) as f:

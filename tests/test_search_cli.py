@@ -124,28 +124,13 @@ def test_cli_non_dna_read(tmp_path, capsys):
     assert "bad.fa" in err and "'Q'" in err
 
 
-def _has_no_tls_option() -> bool:
-    from securegenome.cli import build_parser
-    try:
-        build_parser().parse_args(["search", "a", "b", "-k", "1", "--no-tls"])
-    except SystemExit:
-        return False
-    return True
-
-
-needs_no_tls = pytest.mark.skipif(not _has_no_tls_option(), reason="the CLI has no --no-tls option yet")
-
-
 def _multi_host(tmp_path, files_by_party, extra=()):
     """Run the 3 parties as 3 separate `securegenome search --party-id I --hosts ...` commands."""
-    import socket
     import sys
-    socks = [socket.socket() for _ in range(3)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    hosts = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in socks)
-    for s in socks:
-        s.close()
+
+    from conftest import loopback_hosts
+
+    hosts = loopback_hosts(3)
     env = dict(os.environ, SECUREGENOME_QUIET="1")
     procs = [subprocess.Popen([sys.executable, "-m", "securegenome", "search", *files_by_party[pid], "-k", "2",
                                "--party-id", str(pid), "--hosts", hosts, "--timeout", "120", "--no-tls", *extra],
@@ -154,7 +139,6 @@ def _multi_host(tmp_path, files_by_party, extra=()):
     return [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
 
 
-@needs_no_tls
 def test_cli_multi_host_each_party_only_its_file(tmp_path):
     reads_path, records = simulated_reads(tmp_path, n=2)
     out = _multi_host(tmp_path, {0: [LAMBDA, "-"], 1: ["-", str(reads_path)], 2: ["-", "-"]},
@@ -164,7 +148,6 @@ def test_cli_multi_host_each_party_only_its_file(tmp_path):
     assert len((tmp_path / "hits.tsv").read_text().splitlines()) == 1 + len(expected)
 
 
-@needs_no_tls
 def test_cli_multi_host_wrong_party_fails_everywhere(tmp_path):
     reads_path, _ = simulated_reads(tmp_path, n=1)
     out = _multi_host(tmp_path, {0: [LAMBDA, "-"], 1: ["-", str(reads_path)], 2: [LAMBDA, "-"]})

@@ -95,22 +95,13 @@ def test_help_teaches_what_is_opened(capsys):
 
 def test_km_multi_host_each_party_passes_only_its_own_file(rossi_files, tmp_path):
     """Three separate `securegenome km --party-id I --hosts ...` commands, as on three hosts."""
-    import socket
     import subprocess
     import sys
 
-    from securegenome.cli import build_parser
+    from conftest import loopback_hosts
 
-    km_help = build_parser()._subparsers._group_actions[0].choices["km"].format_help()
-    if "--no-tls" not in km_help:
-        pytest.skip("multi-host runs need TLS or --no-tls, and the party options have no --no-tls yet")
     _, paths = rossi_files
-    socks = [socket.socket() for _ in range(3)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    hosts = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in socks)
-    for s in socks:
-        s.close()
+    hosts = loopback_hosts(3)
     procs = [subprocess.Popen([sys.executable, "-m", "securegenome", "km", "--data", f"{i}:{paths[i]}",
                                "--duration", "T", "--event", "E", "--group", "G", "--interval", "13",
                                "--party-id", str(i), "--hosts", hosts, "--no-tls", "--json", str(tmp_path / f"p{i}.json"),
