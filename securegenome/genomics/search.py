@@ -37,7 +37,8 @@ from . import smallfield as sf
 from .alphabet import N_CODE, encode, reverse_complement
 from .oracle import Hit
 
-PROTOCOL = "securegenome.search/1"
+PROTOCOL = "securegenome.search/2"
+ENGINES = ("scan", "fm", "auto")
 FALSE_HIT_BITS = 40  # a non-hit window is reported with probability <= 2^-FALSE_HIT_BITS
 BATCH_VALUES = 12_000_000  # opened values per batch, window tests x (k+1) x rho: bounds memory and messages
 BATCH_COLUMNS = 64  # read strands shared and scanned together by default (32 reads, both strands)
@@ -51,6 +52,9 @@ LEAKAGE = {
                            "probability 1/P per repetition, the false-hit bound)",
 }
 
+#: seconds per opened window test at 3 parties (benchmarks/search_engines.py fit; docs/performance.md)
+SCAN_SECONDS_PER_TEST = 7.3e-8
+
 _ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
 
 
@@ -63,6 +67,7 @@ class SearchOutcome:
     read_lengths: list[int]
     reads: list | None = None  # the querier's own read records, when it loaded them from a file
     stats: dict = field(default_factory=dict)
+    overflow: list[int] | None = None  # fm engine, querier: reads with a read strand or seed over the cap
 
 
 def repetitions(k: int) -> int:
@@ -243,14 +248,22 @@ def _block_distances(windows: WindowMatrices, start: int, record_length: int, bl
 # ---------------------------------------------------------------------------------------- the protocol
 
 async def secure_search(*, k: int, strand: str = "both", reference_party: int = 0, query_party: int = 1,
-                        batch_size: int | None = None, reference=None, reads=None,
+                        batch_size: int | None = None, engine: str = "scan", cap: int | None = None,
+                        fm_step: int | None = None, fm_build: str = "owner", reference=None, reads=None,
                         reference_path: str | None = None, reads_path: str | None = None) -> SearchOutcome:
     """The search protocol, run by every party (see :func:`securegenome.core.run`).
 
     The reference owner passes ``reference`` (sequences) or ``reference_path`` (FASTA), the querier
     ``reads`` or ``reads_path`` (FASTA/FASTQ, .gz); the other parties pass neither.  Every party returns a
-    :class:`SearchOutcome`; only the querier's has hits.
+    :class:`SearchOutcome`; only the querier's has hits.  ``engine``: ``"scan"`` (this module),
+    ``"fm"`` (:mod:`.fmsearch`, with ``cap``, ``fm_step``, ``fm_build``) or ``"auto"`` (the cost model
+    :func:`choose_engine` picks one from the public sizes).
     """
+    from . import fmsearch
+
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+    cap = fmsearch.DEFAULT_CAP if cap is None else cap
     m_parties = len(mpc.parties)
     if m_parties == 1:
         reference_party = query_party = 0
@@ -266,9 +279,18 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     read_lengths = await core.share_public(
         [int(codes.size) for _, codes, _ in read_records] if read_records is not None else None, query_party)
     await core.agree(protocol=PROTOCOL, prime=sf.P, k=k, strand=strand, reference_party=reference_party,
-                     query_party=query_party, batch_size=batch_size)
+                     query_party=query_party, batch_size=batch_size, engine=engine, cap=cap, fm_step=fm_step,
+                     fm_build=fm_build)
     plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
     plan.validate()
+    loaded = read_records if mpc.pid == query_party and reads is None else None
+    if choose_engine(engine, plan) == "fm":
+        out = await fmsearch.fm_engine(records, read_records, record_meta, list(read_lengths), k=k,
+                                       strands=strands, cap=cap, step=fm_step, build=fm_build,
+                                       batch_size=batch_size, reference_party=reference_party,
+                                       query_party=query_party)
+        return SearchOutcome(out.hits, list(record_meta), list(read_lengths), loaded,
+                             {**out.stats, "engine_requested": engine}, out.overflow)
 
     windows = WindowMatrices(await _share_reference(records, plan, reference_party))
     hits = [] if mpc.pid == query_party else None
@@ -281,9 +303,9 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
             hits.extend(_hits_from_tests(opened, batch.blocks))
     if hits is not None:
         hits.sort(key=lambda h: (h.read, h.record, h.pos, h.strand))
-    stats = {"batches": len(batches), "window_tests": sum(plan.windows(m) for m in plan.read_lengths)
-             * len(strands), "prime": sf.P, "repetitions": repetitions(k)}
-    loaded = read_records if mpc.pid == query_party and reads is None else None
+    stats = {"engine": "scan", "engine_requested": engine, "batches": len(batches),
+             "window_tests": sum(plan.windows(m) for m in plan.read_lengths) * len(strands), "prime": sf.P,
+             "repetitions": repetitions(k)}
     return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
 
 
@@ -440,7 +462,8 @@ async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.nd
 # ------------------------------------------------------------------------------------------- the API
 
 def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, reference_party: int = 0,
-           query_party: int = 1, batch_size: int | None = None, **session) -> list[Hit]:
+           query_party: int = 1, batch_size: int | None = None, engine: str = "scan", cap: int | None = None,
+           fm_step: int | None = None, fm_build: str = "owner", **session) -> list[Hit]:
     """Every hit of ``reads`` in ``reference`` with at most ``k`` mismatches, computed securely.
 
     ``reference`` and ``reads`` are lists of SequenceRecords, code arrays (0..4) or DNA strings.  With
@@ -455,5 +478,20 @@ def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, 
     private.setdefault(query_party, {})["reads"] = reads
     results = core.run(secure_search, parties=parties, private=private,
                        kwargs={"k": k, "strand": strand, "reference_party": reference_party,
-                               "query_party": query_party, "batch_size": batch_size}, **session)
+                               "query_party": query_party, "batch_size": batch_size, "engine": engine,
+                               "cap": cap, "fm_step": fm_step, "fm_build": fm_build}, **session)
     return next(r.value.hits for r in results if r.pid == query_party)
+
+
+# ------------------------------------------------------------------------------------- engine choice
+
+def choose_engine(engine: str, plan: ScanPlan) -> str:
+    """``engine`` itself, or for ``"auto"`` the engine the cost model expects to be faster."""
+    if engine != "auto":
+        return engine
+    from .fmsearch import estimated_seconds as fm_seconds
+
+    scan = SCAN_SECONDS_PER_TEST * sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands) \
+        * (plan.k + 1) * repetitions(plan.k)
+    fm = fm_seconds(sum(plan.record_lengths), plan.read_lengths, plan.k, len(plan.strands))
+    return "fm" if fm < scan else "scan"
