@@ -36,6 +36,7 @@ def simulate(reference, n, length, rng, max_errors=3, n_rate=0.0):
 
 
 def check(reference, reads, k, strand="both", **kw):
+    kw.setdefault("engine", "scan")
     got = search.search(reference, reads, k, strand=strand, **kw)
     assert got == kmismatch_hits(reference, reads, k, strand=strand)
     return got
@@ -67,7 +68,7 @@ def test_adversarial_inputs(run1, case):
         "all_N": ([np.full(10, 4, np.uint8)], [np.full(3, 4, np.uint8), np.zeros(3, np.uint8)], 2),
         "whole_record": ([a[:7] + 2, a[:9]], [a[:7] + 2, a[:9]], 0),
     }[case]
-    [result] = run1(search.secure_search, kwargs={"k": k}, private={0: {"reference": reference, "reads": reads}})
+    [result] = run1(search.secure_search, kwargs={"k": k, "engine": "scan"}, private={0: {"reference": reference, "reads": reads}})
     assert result.value.hits == kmismatch_hits(reference, reads, k)
 
 
@@ -93,14 +94,14 @@ def test_batches_do_not_change_hits(monkeypatch):
     rng = np.random.default_rng(3)
     reference = [lambda_codes()[:5000], lambda_codes()[7000:7300]]
     reads = simulate(reference, 7, 50, rng) + simulate(reference, 3, 80, rng)
-    whole = search.search(reference, reads, 2)
+    whole = search.search(reference, reads, 2, engine="scan")
     assert whole == kmismatch_hits(reference, reads, 2)
-    assert search.search(reference, reads, 2, batch_size=1) == whole
+    assert search.search(reference, reads, 2, batch_size=1, engine="scan") == whole
     monkeypatch.setattr(search, "BATCH_VALUES", 6000)  # 1000 tests at k = 2: many batches per read group
     plan = search.ScanPlan((5000, 300), tuple(len(r) for r in reads), 2, ("+", "-"), 4)
     assert len(plan.batches()) > 3 * len(plan.read_groups())
     assert all(b.size <= 1000 for b in plan.batches())
-    assert search.search(reference, reads, 2, batch_size=4) == whole
+    assert search.search(reference, reads, 2, batch_size=4, engine="scan") == whole
 
 
 def test_window_matrices_not_kept_give_same_hits(monkeypatch):
@@ -162,7 +163,7 @@ def test_full_run_ledger(run3):
     rng = np.random.default_rng(5)
     reference = [rng.integers(0, 4, 400).astype(np.uint8)]
     reads = simulate(reference, 3, 30, rng)
-    results = run3(search.secure_search, kwargs={"k": 2, "batch_size": 2},
+    results = run3(search.secure_search, kwargs={"k": 2, "batch_size": 2, "engine": "scan"},
                    private={0: {"reference": reference}, 1: {"reads": reads}})
     assert results[0].value.hits is None and results[2].value.hits is None
     assert results[1].value.hits == kmismatch_hits(reference, reads, 2)

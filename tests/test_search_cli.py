@@ -76,7 +76,7 @@ def simulated_reads(tmp_path, n=4):
 def test_cli_three_parties_sam_json_ledger(tmp_path, capsys):
     reads_path, records = simulated_reads(tmp_path)
     sam, js, ledger = tmp_path / "hits.sam", tmp_path / "run.json", tmp_path / "ledger.json"
-    code = main(["search", LAMBDA, str(reads_path), "-k", "2", "-o", str(sam), "--json", str(js),
+    code = main(["search", LAMBDA, str(reads_path), "-k", "2", "--engine", "scan", "-o", str(sam), "--json", str(js),
                  "--ledger", str(ledger), "--timeout", "300"])
     assert code == 0
     expected = kmismatch_hits([read_sequences(LAMBDA)[0].codes], [r.codes for r in records], 2)
@@ -169,3 +169,132 @@ def test_bundled_reads_found_where_simulated(tmp_path):
         truth = parse_read_name(r[0])
         assert (int(r[3]), "-" if int(r[1]) & 16 else "+", r[11]) == (truth.pos, truth.strand,
                                                                       f"NM:i:{truth.mismatches}")
+
+
+# ------------------------------------------------------------------------------------ engines (issue 6)
+
+def test_sam_overflow_tag_and_comment():
+    text = sam_text(RECORDS, READS, HITS, overflow=[2, 0], cap=3)
+    comments = [line for line in text.splitlines() if line.startswith("@CO")]
+    assert len(comments) == 1 and comments[0].startswith("@CO\tXO:i:1 ") and "--cap 3" in comments[0]
+    tagged = {(r[0], r[1]): r[-1] == "XO:i:1" for r in fields(text)}
+    assert tagged == {("r1", "0"): True, ("r1", "272"): True, ("r2", "16"): False, ("r3", "4"): True}
+    plain = sam_text(RECORDS, READS, HITS)
+    assert "@CO" not in plain and "XO:i:" not in plain and plain == sam_text(RECORDS, READS, HITS, overflow=())
+
+
+def lambda_prefix(tmp_path, n=2000):
+    genome = read_sequences(LAMBDA)[0].codes[:n]
+    path = tmp_path / "lambda2k.fa"
+    path.write_text(">lambda2k\n" + "".join("ACGTN"[c] for c in genome) + "\n")
+    rng = np.random.default_rng(7)
+    records = []
+    for i in range(4):
+        start = int(rng.integers(0, n - 30))
+        codes = genome[start:start + 30].copy()
+        if i % 2:
+            codes[int(rng.integers(30))] = (codes[int(rng.integers(30))] + 1) % 4
+            codes = reverse_complement(codes)
+        records.append(SequenceRecord(f"read{i}", codes, "I" * 30, "sim"))
+    records.append(SequenceRecord("nowhere", encode("ACGT" * 7 + "AC"), "#" * 30, "sim"))
+    reads = tmp_path / "reads30.fq"
+    write_fastq(str(reads), records)
+    return path, reads, genome, records
+
+
+def test_cli_fm_and_scan_same_sam_one_party(tmp_path, capsys):
+    ref, reads, genome, records = lambda_prefix(tmp_path)
+    bodies = {}
+    for engine in ("scan", "fm"):
+        out, js = tmp_path / f"{engine}.sam", tmp_path / f"{engine}.json"
+        assert main(["search", str(ref), str(reads), "-k", "1", "--parties", "1", "--engine", engine,
+                     "-o", str(out), "--json", str(js)]) == 0
+        assert f"securegenome search ({engine} engine):" in capsys.readouterr().err
+        bodies[engine] = [line for line in out.read_text().splitlines() if not line.startswith("@")]
+        summary = json.loads(js.read_text())
+        assert summary["engine"] == summary["engine_requested"] == engine
+        assert ("reads_overflowed" in summary) == (engine == "fm")
+    assert bodies["fm"] == bodies["scan"]
+    expected = kmismatch_hits([genome], [r.codes for r in records], 1)
+    assert expected and sum(1 for line in bodies["fm"] if line.split("\t")[1] != "4") == len(expected)
+    summary = json.loads((tmp_path / "fm.json").read_text())
+    assert summary["reads_overflowed"] == 0 and summary["overflow_reads"] == []
+    assert summary["cap"] == 8 and summary["fm_build"] == "owner"
+
+
+def test_cli_auto_reports_the_engine_it_ran(tmp_path):
+    from securegenome.genomics.search import ScanPlan, choose_engine
+    ref, reads, genome, records = lambda_prefix(tmp_path)
+    js, out = tmp_path / "run.json", tmp_path / "hits.tsv"
+    assert main(["search", str(ref), str(reads), "-k", "1", "--parties", "1", "-o", str(out), "--json", str(js)]) == 0
+    summary = json.loads(js.read_text())
+    plan = ScanPlan((genome.size,), tuple(r.codes.size for r in records), 1, ("+", "-"), None)
+    assert summary["engine_requested"] == "auto" and summary["engine"] == choose_engine("auto", plan)
+    expected = kmismatch_hits([genome], [r.codes for r in records], 1)
+    assert len(out.read_text().splitlines()) == 1 + len(expected)
+
+
+def test_cli_fm_overflow_reported(tmp_path, capsys):
+    ref, reads = tmp_path / "poly.fa", tmp_path / "reads.fa"
+    ref.write_text(">poly\n" + "A" * 200 + "\n")
+    reads.write_text(">many\nAAAAAAAAAA\n>none\nACGTACGTAC\n")
+    sam, tsv, js = tmp_path / "hits.sam", tmp_path / "hits.tsv", tmp_path / "run.json"
+    base = ["search", str(ref), str(reads), "-k", "0", "--parties", "1", "--engine", "fm", "--cap", "2"]
+    assert main([*base, "-o", str(sam), "--json", str(js)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "--cap 2" in line]
+    assert len(err) == 1 and err[0].startswith("securegenome search: 1 of 2 reads") and "--engine scan" in err[0]
+    rows = fields(sam.read_text())
+    many = [r for r in rows if r[0] == "many"]
+    assert many and all(r[-1] == "XO:i:1" for r in many) and all(int(r[3]) - 1 in range(191) for r in many)
+    assert [r[-1] for r in rows if r[0] == "none"] == ["*"]  # unmapped, no tag
+    assert sum(line.startswith("@CO\tXO:i:1") for line in sam.read_text().splitlines()) == 1
+    summary = json.loads(js.read_text())
+    assert summary["reads_overflowed"] == 1 and summary["overflow_reads"] == ["many"] and summary["cap"] == 2
+    # TSV keeps its format: only the (true) hits found
+    assert main([*base, "-o", str(tsv)]) == 0
+    lines = tsv.read_text().splitlines()
+    assert lines[0] == TSV_HEADER and len(lines) == 1 + len(many)
+    assert all(line.startswith("many\t") for line in lines[1:])
+    # a larger cap finds them all, without overflow
+    assert main([*base[:-1], "400", "-o", str(sam)]) == 0
+    assert "XO:i:" not in sam.read_text()
+    assert len(fields(sam.read_text())) == 191 + 1  # 191 forward hits (no T in the reference), 1 unmapped
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cap", "0"], "--cap must be at least 1 (got 0)"),
+    (["--fm-step", "0"], "--fm-step must be at least 1 (got 0)"),
+])
+def test_cli_bad_engine_option_one_line(tmp_path, capsys, args, message):
+    reads_path, _ = simulated_reads(tmp_path, n=1)
+    assert main(["search", LAMBDA, str(reads_path), "-k", "1", "--engine", "fm", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"securegenome: error: {message}"]
+
+
+def test_search_help_shows_engine_options(capsys):
+    from securegenome.commands import search as command
+    from securegenome.genomics import fmsearch, search
+    assert set(command.ENGINES) == set(search.ENGINES) and command.FM_BUILDS == fmsearch.BUILDS
+    assert command.DEFAULT_CAP == fmsearch.DEFAULT_CAP
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for option in ("--engine {auto,scan,fm}", "--cap C", "--fm-step H", "--fm-build {owner,secure}", "--batch-size B"):
+        assert option in out
+    assert f"default {fmsearch.DEFAULT_CAP}" in out and "--engine fm" in out
+
+
+def test_cli_fm_three_parties(tmp_path, capsys):
+    ref, reads, genome, records = lambda_prefix(tmp_path)
+    out, js = tmp_path / "hits.sam", tmp_path / "run.json"
+    assert main(["search", str(ref), str(reads), "-k", "1", "--engine", "fm", "--fm-step", "8", "-o", str(out),
+                 "--json", str(js), "--timeout", "300"]) == 0
+    expected = kmismatch_hits([genome], [r.codes for r in records], 1)
+    mapped = [r for r in fields(out.read_text()) if r[1] != "4"]
+    got = sorted((int(r[0][4:]), "-" if int(r[1]) & 16 else "+", 0, int(r[3]) - 1, int(r[11][5:])) for r in mapped)
+    assert got == sorted(tuple(h) for h in expected) and expected
+    summary = json.loads(js.read_text())
+    assert summary["parties"] == 3 and summary["engine"] == "fm" and summary["fm_step"] == 8
+    assert summary["reads_overflowed"] == 0

@@ -12,6 +12,10 @@ from ._common import (PARTY_HELP, add_party_options, local_pids, run_summary, se
                       write_json, write_ledger)
 
 ORDER = 10
+# kept here (not imported) so that `securegenome --help` need not import the engines; tests check they agree
+ENGINES = ("auto", "scan", "fm")  # genomics.search.ENGINES
+FM_BUILDS = ("owner", "secure")  # genomics.fmsearch.BUILDS
+DEFAULT_CAP = 8  # genomics.fmsearch.DEFAULT_CAP
 
 DESCRIPTION = """\
 Find every place where each read matches the reference with at most k mismatches, on both strands
@@ -26,14 +30,29 @@ roles:
 
 what is revealed, to whom:
   The querier alone learns the hits: read, strand, record, position, mismatches.  Everybody learns the
-  public sizes: number, names and lengths of reference records, number and lengths of reads, k.
-  Nothing else: the querier's opened values are uniformly random except at hits (see docs/search.md
-  and --ledger); a non-hit is reported with probability below 2^-40 per window."""
+  public sizes: number, names and lengths of reference records, number and lengths of reads, k, and the
+  engine options.  Nothing else with the scan engine: the querier's opened values are uniformly random
+  except at hits (see docs/search.md and --ledger); a non-hit is reported with probability below 2^-40
+  per window.  The fm engine reveals to the querier one bit more per read strand (k = 0) or seed
+  (k > 0): whether its exact occurrences exceed --cap (for k = 0, at most --cap of them, also how many,
+  counting windows with N or across records, which are no hits).  Reads over the cap are reported (on
+  stderr, XO:i:1 in SAM, --json): their hits may be incomplete; rerun them with --engine scan or a
+  larger --cap.
+
+engines:
+  scan  compares every read strand with every reference window: cost grows with reference x reads.
+  fm    secret-shares an FM-index of the reference once per run and finds each read (k = 0) or each of
+        its k + 1 seeds (k > 0) by batched oblivious backward search, then verifies at most --cap
+        candidate windows per read strand or seed: cost grows with reference + reads (per batch of
+        --batch-size reads) instead of reference x reads.
+  auto  (default) the engine the cost model fitted to benchmarks/search_engines.py expects to be faster
+        for these sizes; --json says which ran."""
 
 EXAMPLES = """\
 examples:
   securegenome search data/lambda_phage.fa data/reads.fq -k 2 -o hits.sam
   securegenome search ref.fa reads.fq.gz -k 1 --strand forward -o hits.tsv --json run.json
+  securegenome search genome.fa reads.fq -k 2 --engine fm --cap 16 -o hits.sam
   # multi-host, on the querier's machine (party 1):
   securegenome search - reads.fq -k 2 -o hits.sam --party-id 1 --hosts a:11365,b:11365,c:11365
 """
@@ -56,9 +75,26 @@ def register(sub):
     p.add_argument("--format", choices=("sam", "tsv"), default=None, help="override the format chosen from -o")
     p.add_argument("--json", default=None, metavar="PATH", help="write counts, timings and bytes sent as JSON")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="reads shared and scanned together (default 32); their windows are then cut "
-                        "into batches of 12 million opened values (2 million window tests at k = 2), "
-                        "so memory stays bounded")
+                   help="scan: reads shared and scanned together (default 32); their windows are then cut "
+                        "into batches of 12 million opened values (2 million window tests at k = 2), so "
+                        "memory stays bounded.  fm: reads per backward-search batch (default 10,000); the "
+                        "index is built once and reused for every batch")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="scan, fm, or auto (default): the engine the cost model fitted to "
+                        "benchmarks/search_engines.py expects to be faster for these sizes")
+    p.add_argument("--cap", type=int, default=None, metavar="C",
+                   help=f"fm: candidate rows per read strand (k = 0) or seed (k > 0), default {DEFAULT_CAP}.  "
+                        "The querier learns, per read strand or seed, whether its exact occurrences exceed C; "
+                        "reads that exceed it are reported as such and their hits may be incomplete: rerun "
+                        "them with --engine scan or a larger --cap")
+    p.add_argument("--fm-step", type=int, default=None, metavar="H",
+                   help="fm: bases per backward-search step (default: the longest read for k = 0, the "
+                        "longest seed for k > 0: one step)")
+    p.add_argument("--fm-build", choices=FM_BUILDS, default="owner",
+                   help="fm: owner (default): the reference owner computes the suffix array locally and "
+                        "secret-shares the index; fast, reveals nothing more.  secure: the suffix array is "
+                        "built by the secure BWT construction on the shared reference, as `securegenome bwt` "
+                        "does")
     add_party_options(p)
     p.set_defaults(func=main)
 
@@ -93,37 +129,64 @@ def _format(args) -> str:
     return "tsv" if args.output.lower().endswith((".tsv", ".tsv.txt")) else "sam"
 
 
+def _check_options(args) -> None:
+    """Bad engine options fail here, in one line, before any party starts."""
+    if args.cap is not None and args.cap < 1:
+        raise InputError(f"--cap must be at least 1 (got {args.cap})")
+    if args.fm_step is not None and args.fm_step < 1:
+        raise InputError(f"--fm-step must be at least 1 (got {args.fm_step})")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1 (got {args.batch_size})")
+
+
+def _read_name(name: str) -> str:
+    return name.split()[0] if name.split() else "*"
+
+
 def main(args) -> int:
     from .. import __version__, core
     from ..genomics.sam import sam_text, tsv_text
     from ..genomics.search import secure_search
 
+    _check_options(args)
     options = session_options(args)
     private = _inputs(args, options)
     query_party = 0 if options["parties"] == 1 else args.query_party
     kwargs = {"k": args.k, "strand": args.strand, "reference_party": args.reference_party,
-              "query_party": args.query_party, "batch_size": args.batch_size}
+              "query_party": args.query_party, "batch_size": args.batch_size, "engine": args.engine,
+              "cap": args.cap, "fm_step": args.fm_step, "fm_build": args.fm_build}
     results = core.run(secure_search, kwargs=kwargs, private=private, **options)
     querier = next((r for r in results if r.pid == query_party), None)
+    stats = results[0].value.stats
+    engine = stats.get("engine", "scan")
     summary = None
     if querier is not None:
         outcome = querier.value
+        overflow = list(outcome.overflow or ())
         if _format(args) == "tsv":
             text = tsv_text(outcome.records, outcome.reads, outcome.hits)
         else:
             command = "securegenome " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            text = sam_text(outcome.records, outcome.reads, outcome.hits, version=__version__, command=command)
+            text = sam_text(outcome.records, outcome.reads, outcome.hits, version=__version__, command=command,
+                            overflow=overflow, cap=stats.get("cap"))
         if args.output == "-":
             sys.stdout.write(text)
         else:
             write_atomically(args.output, text)
         mapped = len({h.read for h in outcome.hits})
         summary = {"reads": len(outcome.read_lengths), "reads_mapped": mapped, "hits": len(outcome.hits)}
+        if outcome.overflow is not None:
+            summary["reads_overflowed"] = len(overflow)
+            summary["overflow_reads"] = [_read_name(outcome.reads[i][0]) for i in overflow]
         if args.output != "-":
-            print(f"securegenome search: {summary['hits']} hits, {mapped} of {summary['reads']} reads mapped "
-                  f"-> {args.output}", file=sys.stderr)
+            print(f"securegenome search ({engine} engine): {summary['hits']} hits, {mapped} of "
+                  f"{summary['reads']} reads mapped -> {args.output}", file=sys.stderr)
+        if overflow:
+            print(f"securegenome search: {len(overflow)} of {summary['reads']} reads had a read strand or seed "
+                  f"with more exact occurrences than --cap {stats.get('cap')}; their hits may be incomplete "
+                  "(XO:i:1 in SAM, overflow_reads in --json): rerun them with --engine scan or a larger --cap",
+                  file=sys.stderr)
     if args.json:
-        stats = results[0].value.stats
         write_json(args.json, run_summary(results, command="search", k=args.k, strand=args.strand,
                                           records=len(results[0].value.records), **(summary or {}), **stats,
                                           local_parties=local_pids(options)))

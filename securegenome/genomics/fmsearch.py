@@ -60,6 +60,8 @@ from ..core.shuffle import KeyRing, SecretShuffle, input_raw, multiply, raw_shar
 from ..core.sort import FIELD, SMALL, radix_destinations
 from ..errors import InputError
 from .alphabet import N_CODE, reverse_complement
+from .bwt import HIDING_LABELS as BWT_HIDING_LABELS
+from .bwt import LEAKAGE as BWT_LEAKAGE
 from .oracle import Hit, suffix_array
 
 P = FIELD.modulus
@@ -70,6 +72,8 @@ BUILDS = ("owner", "secure")
 
 LEAKAGE: dict[str, str] = {
     **PERMUTATION_LEAKAGE,  # every merge and the index build open shuffled destinations only
+    # fm_build="secure" only: the secure BWT construction's statistically/perfectly hiding openings
+    **{label: text for label, text in BWT_LEAKAGE.items() if label in BWT_HIDING_LABELS},
     "fm.count_tests": "k = 0, to the querier only: for every read strand and j = 0..cap, r*(c-j) with c the "
                       "number of exact occurrences (uniform if the strand has N): reveals c when c <= cap, "
                       "else only that c > cap",
@@ -133,10 +137,6 @@ def check_parameters(read_lengths, k: int, cap: int, step: int | None) -> None:
         raise InputError(f"--cap must be at least 1 (got {cap})")
     if step is not None and step < 1:
         raise InputError(f"--fm-step must be at least 1 (got {step})")
-    shortest = min(read_lengths)
-    if k >= 1 and shortest // (k + 1) < 1:
-        raise InputError(f"the fm engine cuts reads into k + 1 = {k + 1} seeds; read of {shortest} bp is "
-                         "too short (use --engine scan)")
 
 
 def default_step(read_lengths, k: int) -> int:
@@ -611,15 +611,13 @@ async def _verify(index, m: int, offset: int, cand_bits, query, k: int, query_pa
         gate = await _product_tree(differences, keyring)
         positions = (cand_bits[part] @ (1 << np.arange(lx, dtype=np.int64)) - offset) % P
         masked = await multiply(await _random(gate.shape, keyring), gate, FIELD, keyring)
-        opened = await _open_to(np.concatenate([tests.reshape(-1), (positions + masked) % P]), query_party,
-                                "fm.verify_tests", "zero where a candidate window has exactly e <= k mismatches, "
-                                "with the window start of every hit")
-        if opened is None:
+        tests = await _open_to(tests, query_party, "fm.verify_tests",
+                               "zero where a candidate window has exactly e <= k mismatches: the querier's hits")
+        starts = await _open_to((positions + masked) % P, query_party, "fm.verify_positions",
+                                "the window start where the candidate is a hit, uniformly random elsewhere")
+        if tests is None:
             continue
-        size = len(d)
-        tests_open = opened[:-size].reshape(REPETITIONS, k + 1, size)
-        starts = opened[-size:]
-        zero = (tests_open == 0).all(axis=0)
+        zero = (tests == 0).all(axis=0)
         for j in np.flatnonzero(zero.any(axis=0)):
             out.append((first + j, int(starts[j]), int(zero[:, j].argmax())))
     return out
@@ -674,32 +672,34 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
 
 # ------------------------------------------------------------------------------------------ cost model
 
-#: seconds per (row x key bit) of a merge's radix sort, per (row x lane) moved, per text base of the
-#: index build and per verified candidate base, at 3 parties (benchmarks/search_engines.py fit)
-MERGE_SECONDS_PER_ROW_BIT = 6.6e-7
-LANE_SECONDS_PER_VALUE = 2.0e-8
-BUILD_SECONDS_PER_BASE_BIT = 1.0e-7
-VERIFY_SECONDS_PER_BASE = 2.0e-7
+#: the cost model's constants, seconds at 3 parties on the benchmark machine (benchmarks/search_engines.py;
+#: docs/performance.md): per row and key bit of a merge's radix sort, per row and lane a merge moves, per
+#: text position and column of the index build
+MERGE_SECONDS_PER_ROW_BIT = 8.8e-7
+MERGE_SECONDS_PER_ROW_LANE = 5.8e-7
+BUILD_SECONDS_PER_ROW_COLUMN = 3.3e-7
 
 
-def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int = DEFAULT_CAP,
+def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,
                       step: int | None = None) -> float:
-    """The cost model of the fm engine (index build included), for ``--engine auto``."""
+    """What the fm engine should take (index build included), from the public sizes: for ``--engine auto``."""
+    cap = DEFAULT_CAP if cap is None else cap
     h = step or default_step(read_lengths, k)
-    rows, pb = n + 1, max((n + 1).bit_length(), (h - 1).bit_length(), 1)
-    patterns = patterns_of(read_lengths, k, [None] * strands)
-    key_bits = pb + 2 + 2 * h
-    total = BUILD_SECONDS_PER_BASE_BIT * rows * (2 * h + 2 * pb)
-    for batch in range(0, len(read_lengths), FM_BATCH):
-        part = [p for p in patterns if batch <= p.read < batch + FM_BATCH]
-        steps = max(steps_of(p.length, h) for p in part)
-        queries = 2 * len(part)
-        lanes = 1 + cap * (2 if k == 0 else max(n.bit_length(), 1))
-        total += steps * ((rows + queries) * key_bits * MERGE_SECONDS_PER_ROW_BIT
-                          + (rows + queries) * (lanes + pb) * LANE_SECONDS_PER_VALUE)
-        if k:
-            candidates = len(part) * cap
-            total += VERIFY_SECONDS_PER_BASE * (candidates + rows * (k + 1)) * max(read_lengths)
+    rows = n + 1
+    pointer_bits, position_bits = max(rows.bit_length(), (h - 1).bit_length(), 1), max(n.bit_length(), 1)
+    total = BUILD_SECONDS_PER_ROW_COLUMN * rows * (2 * h + pointer_bits + position_bits + 4)
+    lanes = 1 + cap * (2 if k == 0 else position_bits)
+    for first in range(0, len(read_lengths), FM_BATCH):
+        batch = read_lengths[first:first + FM_BATCH]
+        patterns = patterns_of(batch, k, ["+"] * strands)
+        merged = rows + 2 * len(patterns)
+        steps = max(steps_of(p.length, h) for p in patterns)
+        total += steps * merged * ((pointer_bits + 2 + 2 * h) * MERGE_SECONDS_PER_ROW_BIT
+                                   + (lanes + pointer_bits) * MERGE_SECONDS_PER_ROW_LANE)
+        if k:  # one verification merge per read length and seed offset, moving one-hot windows
+            for m in set(batch):
+                candidates = cap * sum(1 for p in patterns if p.read_length == m) // (k + 1)
+                total += (k + 1) * (rows + candidates) * (4 * m + 1) * MERGE_SECONDS_PER_ROW_LANE
     return total
 
 
@@ -753,7 +753,7 @@ def fm_search_plain(reference, reads, k: int, *, strand: str = "both", cap: int 
         if k == 0:
             rows = range(s, s + min(c, cap)) if usable else range(0)
         else:
-            rows = range(s, s + cap)
+            rows = range(s, min(s + cap, n + 2))  # rows past the end all give position 0
         for j in rows:
             x = int(sa[j]) if j <= n else 0
             start = x - p.offset

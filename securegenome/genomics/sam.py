@@ -4,6 +4,8 @@ SAM follows the specification (v1.6) for ungapped end-to-end hits: one primary l
 hit with the fewest mismatches, then the first by record, position, strand), every further hit as a
 secondary alignment (FLAG 256), unmapped reads listed with FLAG 4; POS is 1-based, CIGAR ``<m>M``, and
 for reverse-strand hits (FLAG 16) SEQ is reverse-complemented and QUAL reversed, as SAM requires.
+Reads whose hits may be incomplete (the fm engine's cap was exceeded) carry the tag ``XO:i:1`` on every
+line, explained by a ``@CO`` header line.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ def _by_read(hits, n_reads: int) -> list[list]:
     return out
 
 
-def sam_text(records, reads, hits, *, program: str = "securegenome", version: str = "", command: str = "") -> str:
-    """The SAM file for ``hits`` of ``reads`` ((name, codes, quality) triples) on ``records`` ((name, length))."""
+def sam_text(records, reads, hits, *, program: str = "securegenome", version: str = "", command: str = "",
+             overflow=(), cap: int | None = None) -> str:
+    """The SAM file for ``hits`` of ``reads`` ((name, codes, quality) triples) on ``records`` ((name, length)).
+
+    ``overflow``: indices of reads whose hits may be incomplete (a read strand or seed with more exact
+    occurrences than the fm engine's ``cap``): every line of such a read gets ``XO:i:1``."""
     rnames = [_rname(name) for name, _ in records]
+    overflow = set(overflow)
     lines = [f"@HD\tVN:{SAM_VERSION}\tSO:unsorted\tGO:query"]
     lines += [f"@SQ\tSN:{rname}\tLN:{length}" for rname, (_, length) in zip(rnames, records)]
     pg = f"@PG\tID:{program}\tPN:{program}"
@@ -51,10 +58,16 @@ def sam_text(records, reads, hits, *, program: str = "securegenome", version: st
     if command:
         pg += "\tCL:" + command.replace("\t", " ").replace("\n", " ")
     lines.append(pg)
-    for (name, codes, quality), read_hits in zip(reads, _by_read(hits, len(reads))):
+    if overflow:
+        limit = "the cap" if cap is None else f"--cap {cap}"
+        lines.append(f"@CO\tXO:i:1 marks reads with a read strand (k = 0) or seed (k > 0) that has more exact "
+                     f"occurrences than {limit} of the fm engine: their hits may be incomplete (the hits "
+                     "listed are true hits); rerun them with --engine scan or a larger --cap")
+    for i, ((name, codes, quality), read_hits) in enumerate(zip(reads, _by_read(hits, len(reads)))):
         qname, seq, qual = _qname(name), decode(codes) or "*", quality or "*"
+        tag = "\tXO:i:1" if i in overflow else ""
         if not read_hits:
-            lines.append(f"{qname}\t{_UNMAPPED}\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}")
+            lines.append(f"{qname}\t{_UNMAPPED}\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}{tag}")
             continue
         primary = min(read_hits, key=lambda h: (h.mismatches, h.record, h.pos, h.strand))
         for h in sorted(read_hits, key=lambda h: (h is not primary, h.record, h.pos, h.strand)):
@@ -64,7 +77,7 @@ def sam_text(records, reads, hits, *, program: str = "securegenome", version: st
                 s = decode(reverse_complement(codes))
                 q = qual[::-1] if quality else "*"
             lines.append(f"{qname}\t{flag}\t{rnames[h.record]}\t{h.pos + 1}\t255\t{len(codes)}M\t*\t0\t0\t"
-                         f"{s}\t{q}\tNM:i:{h.mismatches}")
+                         f"{s}\t{q}\tNM:i:{h.mismatches}{tag}")
     return "\n".join(lines) + "\n"
 
 

@@ -54,6 +54,7 @@ LEAKAGE = {
 
 #: seconds per opened window test at 3 parties (benchmarks/search_engines.py fit; docs/performance.md)
 SCAN_SECONDS_PER_TEST = 7.3e-8
+SCAN_SECONDS_FIXED = 0.5
 
 _ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
 
@@ -248,7 +249,7 @@ def _block_distances(windows: WindowMatrices, start: int, record_length: int, bl
 # ---------------------------------------------------------------------------------------- the protocol
 
 async def secure_search(*, k: int, strand: str = "both", reference_party: int = 0, query_party: int = 1,
-                        batch_size: int | None = None, engine: str = "scan", cap: int | None = None,
+                        batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
                         fm_step: int | None = None, fm_build: str = "owner", reference=None, reads=None,
                         reference_path: str | None = None, reads_path: str | None = None) -> SearchOutcome:
     """The search protocol, run by every party (see :func:`securegenome.core.run`).
@@ -284,7 +285,7 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
     plan.validate()
     loaded = read_records if mpc.pid == query_party and reads is None else None
-    if choose_engine(engine, plan) == "fm":
+    if choose_engine(engine, plan, cap=cap, step=fm_step) == "fm":
         out = await fmsearch.fm_engine(records, read_records, record_meta, list(read_lengths), k=k,
                                        strands=strands, cap=cap, step=fm_step, build=fm_build,
                                        batch_size=batch_size, reference_party=reference_party,
@@ -462,7 +463,7 @@ async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.nd
 # ------------------------------------------------------------------------------------------- the API
 
 def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, reference_party: int = 0,
-           query_party: int = 1, batch_size: int | None = None, engine: str = "scan", cap: int | None = None,
+           query_party: int = 1, batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
            fm_step: int | None = None, fm_build: str = "owner", **session) -> list[Hit]:
     """Every hit of ``reads`` in ``reference`` with at most ``k`` mismatches, computed securely.
 
@@ -485,13 +486,18 @@ def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, 
 
 # ------------------------------------------------------------------------------------- engine choice
 
-def choose_engine(engine: str, plan: ScanPlan) -> str:
+def estimated_seconds(plan: ScanPlan) -> float:
+    """What the scan engine should take, from the public sizes (the cost model of ``--engine auto``)."""
+    tests = sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands) * (plan.k + 1) * repetitions(plan.k)
+    return SCAN_SECONDS_FIXED + SCAN_SECONDS_PER_TEST * tests
+
+
+def choose_engine(engine: str, plan: ScanPlan, *, cap: int | None = None, step: int | None = None) -> str:
     """``engine`` itself, or for ``"auto"`` the engine the cost model expects to be faster."""
     if engine != "auto":
         return engine
     from .fmsearch import estimated_seconds as fm_seconds
 
-    scan = SCAN_SECONDS_PER_TEST * sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands) \
-        * (plan.k + 1) * repetitions(plan.k)
-    fm = fm_seconds(sum(plan.record_lengths), plan.read_lengths, plan.k, len(plan.strands))
-    return "fm" if fm < scan else "scan"
+    fm = fm_seconds(sum(plan.record_lengths), list(plan.read_lengths), plan.k, len(plan.strands), cap=cap,
+                    step=step)
+    return "fm" if fm < estimated_seconds(plan) else "scan"
