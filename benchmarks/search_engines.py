@@ -30,8 +30,9 @@ from search import LAMBDA, simulate  # noqa: E402
 from securegenome import core  # noqa: E402
 from securegenome.genomics import fmsearch, read_sequences  # noqa: E402
 from securegenome.genomics.oracle import kmismatch_hits  # noqa: E402
-from securegenome.genomics.search import (SCAN_SECONDS_PER_TEST, ScanPlan, choose_engine,  # noqa: E402
-                                          repetitions, secure_search)
+from securegenome.genomics.search import (SCAN_SECONDS_FIXED, SCAN_SECONDS_PER_TEST, ScanPlan,  # noqa: E402
+                                          choose_engine, repetitions, secure_search)
+from securegenome.genomics.search import estimated_seconds as scan_estimate  # noqa: E402
 
 NAME = "search_engines"
 CASES = {"k0": 0, "k2": 2}
@@ -73,14 +74,14 @@ def scan_tests(n, B, k):
 
 def fm_model(n, B, k):
     """``fmsearch.estimated_seconds`` and its split into index build and search (the build term of the
-    model: BUILD_SECONDS_PER_BASE_BIT x rows x (2h + 2 pb))."""
+    model: BUILD_SECONDS_PER_ROW_COLUMN x rows x (2h + pointer bits + position bits + 4))."""
     lengths = [READ_LENGTH] * B
     total = fmsearch.estimated_seconds(n, lengths, k, len(STRANDS))
     h = fmsearch.default_step(lengths, k)
     rows = n + 1
     pb = max(rows.bit_length(), (h - 1).bit_length(), 1)
-    build_units = rows * (2 * h + 2 * pb)
-    build = fmsearch.BUILD_SECONDS_PER_BASE_BIT * build_units
+    build_units = rows * (2 * h + pb + max(n.bit_length(), 1) + 4)
+    build = fmsearch.BUILD_SECONDS_PER_ROW_COLUMN * build_units
     return {"model_s": total, "model_index_s": build, "model_search_s": total - build, "build_units": build_units,
             "step": h}
 
@@ -113,7 +114,7 @@ def case(genome, k, B, repeats, startup):
     row["auto_choice"] = choose_engine("auto", plan)
     row["auto_right"] = row["auto_choice"] == row["faster"]
     tests = scan_tests(n, B, k)
-    row["scan_model"] = {"window_tests": tests, "model_s": SCAN_SECONDS_PER_TEST * tests,
+    row["scan_model"] = {"window_tests": tests, "model_s": scan_estimate(plan),
                          "fitted_seconds_per_test": max(scan["median_s"] - startup, 0.0) / tests}
     model = fm_model(n, B, k)
     stats = fm["stats"]
@@ -159,8 +160,8 @@ def summary(rows, startup):
     return {"crossover_reads": crossovers, "startup_s": startup,
             "scan_fitted_seconds_per_test": per_test, "scan_model_seconds_per_test": SCAN_SECONDS_PER_TEST,
             "fm_model_constants": {c: getattr(fmsearch, c) for c in (
-                "MERGE_SECONDS_PER_ROW_BIT", "LANE_SECONDS_PER_VALUE", "BUILD_SECONDS_PER_BASE_BIT",
-                "VERIFY_SECONDS_PER_BASE")},
+                "MERGE_SECONDS_PER_ROW_BIT", "MERGE_SECONDS_PER_ROW_LANE", "BUILD_SECONDS_PER_ROW_COLUMN")},
+            "scan_model_fixed_seconds": SCAN_SECONDS_FIXED,
             "target": {"reads": 10_000, "k": 0, "ratio_required": TARGET_RATIO,
                        "ratio": target[0]["ratio_scan_over_fm"] if target else None,
                        "met": (target[0]["ratio_scan_over_fm"] >= TARGET_RATIO) if target else None},
