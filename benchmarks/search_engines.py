@@ -30,8 +30,9 @@ from search import LAMBDA, simulate  # noqa: E402
 from securegenome import core  # noqa: E402
 from securegenome.genomics import fmsearch, read_sequences  # noqa: E402
 from securegenome.genomics.oracle import kmismatch_hits  # noqa: E402
-from securegenome.genomics.search import (SCAN_SECONDS_FIXED, SCAN_SECONDS_PER_TEST, ScanPlan,  # noqa: E402
-                                          choose_engine, repetitions, secure_search)
+from securegenome.genomics.search import (SCAN_SECONDS_FIXED, SCAN_SECONDS_PER_PAIR,  # noqa: E402
+                                          SCAN_SECONDS_PER_TEST, ScanPlan, choose_engine, repetitions,
+                                          secure_search)
 from securegenome.genomics.search import estimated_seconds as scan_estimate  # noqa: E402
 
 NAME = "search_engines"
@@ -73,17 +74,20 @@ def scan_tests(n, B, k):
 
 
 def fm_model(n, B, k):
-    """``fmsearch.estimated_seconds`` and its split into index build and search (the build term of the
-    model: BUILD_SECONDS_PER_ROW_COLUMN x rows x (2h + pointer bits + position bits + 4))."""
+    """``fmsearch.estimated_seconds`` with its split into index build and search, and the cost features."""
     lengths = [READ_LENGTH] * B
+    features = fmsearch.cost_features(n, lengths, k, len(STRANDS))
     total = fmsearch.estimated_seconds(n, lengths, k, len(STRANDS))
-    h = fmsearch.default_step(lengths, k)
-    rows = n + 1
-    pb = max(rows.bit_length(), (h - 1).bit_length(), 1)
-    build_units = rows * (2 * h + pb + max(n.bit_length(), 1) + 4)
-    build = fmsearch.BUILD_SECONDS_PER_ROW_COLUMN * build_units
-    return {"model_s": total, "model_index_s": build, "model_search_s": total - build, "build_units": build_units,
-            "step": h}
+    build = fmsearch.COST_SECONDS["build"] * features["build"]
+    return {"model_s": total, "model_index_s": build, "model_search_s": total - build, "features": features,
+            "step": fmsearch.default_step(lengths, k)}
+
+
+def scan_features(n, B, k):
+    """The scan model's terms: window x read strand pairs and opened window tests."""
+    plan = ScanPlan((n,), (READ_LENGTH,) * B, k, STRANDS)
+    pairs = sum(plan.windows(m) for m in plan.read_lengths) * len(STRANDS)
+    return {"pairs": pairs, "tests": pairs * (k + 1) * repetitions(k)}
 
 
 def case(genome, k, B, repeats, startup):
@@ -114,17 +118,12 @@ def case(genome, k, B, repeats, startup):
     row["auto_choice"] = choose_engine("auto", plan)
     row["auto_right"] = row["auto_choice"] == row["faster"]
     tests = scan_tests(n, B, k)
-    row["scan_model"] = {"window_tests": tests, "model_s": scan_estimate(plan),
-                         "fitted_seconds_per_test": max(scan["median_s"] - startup, 0.0) / tests}
+    row["scan_model"] = {"window_tests": tests, "model_s": scan_estimate(plan), **scan_features(n, B, k)}
     model = fm_model(n, B, k)
     stats = fm["stats"]
     model.update({"measured_s": fm["median_s"], "measured_index_s": stats.get("index_seconds"),
                   "measured_search_s": stats.get("search_seconds"),
                   "measured_over_model": fm["median_s"] / model["model_s"]})
-    if stats.get("index_seconds") is not None:
-        model["fitted_build_seconds_per_unit"] = stats["index_seconds"] / model["build_units"]
-    if stats.get("search_seconds") is not None and model["model_search_s"] > 0:
-        model["search_measured_over_model"] = stats["search_seconds"] / model["model_search_s"]
     row["fm_model"] = model
     if not row["ok"]:
         print(f"  WARNING k={k} B={B}: hits differ (scan ok {row['ok_scan']}, fm ok {row['ok_fm']}, "
@@ -148,20 +147,45 @@ def crossover(rows):
     return None
 
 
+def least_squares(features, targets):
+    """Non-negative-ish relative least squares: coefficients c with features @ c ~ targets."""
+    import numpy as np
+
+    x, y = np.asarray(features, dtype=float), np.asarray(targets, dtype=float)
+    weights = 1 / np.maximum(y, 1e-9)  # relative errors: small and large cases count alike
+    coefficients, *_ = np.linalg.lstsq(x * weights[:, None], y * weights, rcond=None)
+    return [float(c) for c in coefficients]
+
+
+def fit_models(rows, startup):
+    """The cost models' constants fitted to this run (what search.py and fmsearch.py should hold)."""
+    if len(rows) < 3:
+        return None
+    scan = least_squares([[1, r["scan_model"]["pairs"], r["scan_model"]["tests"]] for r in rows],
+                         [max(r["scan"]["median_s"] - startup, 0.0) for r in rows])
+    features = [fmsearch.cost_features(r["reference_bp"], [READ_LENGTH] * r["reads"], r["k"], len(STRANDS))
+                for r in rows]
+    build = least_squares([[f["build"]] for f in features], [r["fm"]["stats"]["index_seconds"] for r in rows])
+    search = least_squares([[f["row_bits"], f["row_lanes"]] for f in features],
+                           [r["fm"]["stats"]["search_seconds"] for r in rows])
+    return {"SCAN_SECONDS_FIXED": scan[0], "SCAN_SECONDS_PER_PAIR": scan[1], "SCAN_SECONDS_PER_TEST": scan[2],
+            "fm COST_SECONDS": {"build": build[0], "row_bits": search[0], "row_lanes": search[1]}}
+
+
 def summary(rows, startup):
     by_k = {}
     for r in rows:
         by_k.setdefault(r["k"], []).append(r)
+        plan = ScanPlan((r["reference_bp"],), (READ_LENGTH,) * r["reads"], r["k"], STRANDS)
+        r["auto_choice"] = choose_engine("auto", plan)  # the model now in the code
+        r["auto_right"] = r["auto_choice"] == r["faster"]
+        r["scan_model"].update(model_s=scan_estimate(plan), **scan_features(r["reference_bp"], r["reads"], r["k"]))
+        r["fm_model"].update(fm_model(r["reference_bp"], r["reads"], r["k"]))
     crossovers = {f"k{k}": crossover(rs) for k, rs in by_k.items()}
-    fit = [(r["scan"]["median_s"] - startup, r["scan_model"]["window_tests"]) for r in rows]
-    # least squares through the origin of (scan wall time - start-up) against opened window tests
-    per_test = sum(t * x for t, x in fit) / sum(x * x for _, x in fit) if fit else None
     target = [r for r in rows if r["k"] == 0 and r["reads"] == 10_000]
-    return {"crossover_reads": crossovers, "startup_s": startup,
-            "scan_fitted_seconds_per_test": per_test, "scan_model_seconds_per_test": SCAN_SECONDS_PER_TEST,
-            "fm_model_constants": {c: getattr(fmsearch, c) for c in (
-                "MERGE_SECONDS_PER_ROW_BIT", "MERGE_SECONDS_PER_ROW_LANE", "BUILD_SECONDS_PER_ROW_COLUMN")},
-            "scan_model_fixed_seconds": SCAN_SECONDS_FIXED,
+    return {"crossover_reads": crossovers, "startup_s": startup, "fitted": fit_models(rows, startup),
+            "in_code": {"SCAN_SECONDS_FIXED": SCAN_SECONDS_FIXED, "SCAN_SECONDS_PER_PAIR": SCAN_SECONDS_PER_PAIR,
+                        "SCAN_SECONDS_PER_TEST": SCAN_SECONDS_PER_TEST, "fm COST_SECONDS": fmsearch.COST_SECONDS},
             "target": {"reads": 10_000, "k": 0, "ratio_required": TARGET_RATIO,
                        "ratio": target[0]["ratio_scan_over_fm"] if target else None,
                        "met": (target[0]["ratio_scan_over_fm"] >= TARGET_RATIO) if target else None},
@@ -179,9 +203,9 @@ def table(rows, summ):
               f"{st.get('search_seconds', float('nan')):>9.1f} {r['fm_model']['model_s']:>8.1f} "
               f"{r['auto_choice'] + ('' if r['auto_right'] else '!'):>5} {str(r['ok']):>5} {r['fm_overflow']:>4}")
     print("crossover B:", ", ".join(f"{k}: {v}" for k, v in summ["crossover_reads"].items()))
-    if summ["scan_fitted_seconds_per_test"] is not None:
-        print(f"scan seconds per window test: fitted {summ['scan_fitted_seconds_per_test']:.3g} "
-              f"(start-up {summ['startup_s']:.2f} s), model {SCAN_SECONDS_PER_TEST:.3g}")
+    if summ["fitted"] is not None:
+        print("cost model constants fitted to this run:", summ["fitted"])
+        print("                        in the code now:", summ["in_code"])
     t = summ["target"]
     if t["ratio"] is not None:
         print(f"target B=10,000 k=0: scan/fm = {t['ratio']:.2f} (need >= {TARGET_RATIO}): "
@@ -198,7 +222,12 @@ def main():
     parser.add_argument("--startup", type=float, default=None,
                         help="start-up seconds subtracted before the scan fit (default: measured, no-op run)")
     parser.add_argument("--name", default=NAME, help="results file name (results/<name>.json and .png)")
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: recompute the summary of results/<name>.json (crossovers, model fits, "
+                             "what --engine auto picks with the constants now in the code) and rewrite it")
     args = parser.parse_args()
+    if args.summarize:
+        return resummarize(args.name)
     chosen = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in CASES]
     if unknown:
@@ -239,6 +268,23 @@ def main():
     table(rows, summ)
     print(path)
     print(png)
+
+
+def resummarize(name):
+    import json
+
+    from common import RESULTS
+
+    path = os.path.join(RESULTS, f"{name}.json")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    rows = data["cases"]
+    data["summary"] = summary(rows, data["summary"]["startup_s"])
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, default=str)
+        f.write("\n")
+    table(rows, data["summary"])
+    print(path)
 
 
 if __name__ == "__main__":

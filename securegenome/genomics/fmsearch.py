@@ -120,6 +120,16 @@ def patterns_of(read_lengths, k: int, strands) -> list[Pattern]:
             for o, length in seed_layout(m, k)]
 
 
+def pointer_bits(rows: int, step: int) -> int:
+    """Bits of an interval bound (0..rows) and of the psi field (also n - x < step)."""
+    return max(rows.bit_length(), (step - 1).bit_length(), 1)
+
+
+def position_bits(n: int) -> int:
+    """Bits of a text position 0..n."""
+    return max(n.bit_length(), 1)
+
+
 def steps_of(length: int, h: int) -> int:
     return max(1, math.ceil(length / h))
 
@@ -277,11 +287,11 @@ class SecureFMIndex:
 
     @property
     def pointer_bits(self) -> int:
-        return max(self.rows.bit_length(), (self.step - 1).bit_length(), 1)
+        return pointer_bits(self.rows, self.step)
 
     @property
     def position_bits(self) -> int:
-        return max(self.n.bit_length(), 1)
+        return position_bits(self.n)
 
     @property
     def starts(self) -> np.ndarray:
@@ -307,12 +317,11 @@ class SecureFMIndex:
                                  reference_party, keyring)
         code_bits = await input_raw(_code_bits(text) if owner else None, (n, 2), FIELD, reference_party, keyring)
         sa = await _shared_suffix_array(text, n, reference_party, build, keyring)
-        pointer_bits = max(rows.bit_length(), (step - 1).bit_length(), 1)
-        position_bits = max(n.bit_length(), 1)
+        pb = pointer_bits(rows, step)
 
         # one shuffle serves the scatter (ISA by position) and every later gather into SA order
         pi = SecretShuffle(rows, keyring)
-        sa_shuffled, j_bits = await pi.apply_raw([sa, bits_of(np.arange(rows), pointer_bits)], [FIELD, FIELD])
+        sa_shuffled, j_bits = await pi.apply_raw([sa, bits_of(np.arange(rows), pb)], [FIELD, FIELD])
         q = await open_shuffled(secure_array(SMALL, FIELD, sa_shuffled),
                                 why="the suffix array after a fresh secret uniform shuffle is uniformly random: "
                                     "scatter ISA to text positions and gather the index rows into SA order")
@@ -324,13 +333,13 @@ class SecureFMIndex:
 
         x = np.arange(rows, dtype=np.int64)
         full = (x + step <= n).astype(np.int64)
-        psi = np.zeros((rows, pointer_bits), dtype=np.int64)
+        psi = np.zeros((rows, pb), dtype=np.int64)
         psi[full == 1] = isa_bits[x[full == 1] + step]
-        psi[full == 0] = bits_of(n - x[full == 0], pointer_bits)  # public: real bases left before '$'
+        psi[full == 0] = bits_of(n - x[full == 0], pb)  # public: real bases left before '$'
         by_position = np.concatenate([psi, full[:, None], _chunk_columns(code_bits, step, rows),
-                                      bits_of(x, position_bits)], axis=1)
+                                      bits_of(x, position_bits(n))], axis=1)
         by_row = await to_sa_order(by_position)
-        width = pointer_bits + 1 + 2 * step
+        width = pb + 1 + 2 * step
         index = cls(list(record_meta), step, by_row[:, :width], sa, by_row[:, width:], onehot,
                     (1 - onehot.sum(axis=1)) % P, keyring, to_sa_order)
         index.build_seconds = time.perf_counter() - started
@@ -672,35 +681,44 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
 
 # ------------------------------------------------------------------------------------------ cost model
 
-#: the cost model's constants, seconds at 3 parties on the benchmark machine (benchmarks/search_engines.py;
-#: docs/performance.md): per row and key bit of a merge's radix sort, per row and lane a merge moves, per
-#: text position and column of the index build
-MERGE_SECONDS_PER_ROW_BIT = 8.8e-7
-MERGE_SECONDS_PER_ROW_LANE = 5.8e-7
-BUILD_SECONDS_PER_ROW_COLUMN = 3.3e-7
+#: the cost model: seconds per unit of each :func:`cost_features` term, at 3 parties, least-squares fit to
+#: benchmarks/search_engines.py on the 2-core benchmark machine (docs/performance.md)
+COST_SECONDS = {"build": 2.8e-7, "row_bits": 7.6e-7, "row_lanes": 5.2e-7}
 
 
-def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,
-                      step: int | None = None) -> float:
-    """What the fm engine should take (index build included), from the public sizes: for ``--engine auto``."""
+def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,
+                  step: int | None = None) -> dict[str, float]:
+    """What the fm engine's time grows with, from the public sizes: the index build (rows x columns), the
+    merges' rows x key bits (their radix sorts) and rows x lanes (values moved by the scatters, the
+    one-hot windows of the verification included)."""
     cap = DEFAULT_CAP if cap is None else cap
     h = step or default_step(read_lengths, k)
     rows = n + 1
-    pointer_bits, position_bits = max(rows.bit_length(), (h - 1).bit_length(), 1), max(n.bit_length(), 1)
-    total = BUILD_SECONDS_PER_ROW_COLUMN * rows * (2 * h + pointer_bits + position_bits + 4)
-    lanes = 1 + cap * (2 if k == 0 else position_bits)
+    pb, lx = pointer_bits(rows, h), position_bits(n)
+    key_bits = pb + 2 + 2 * h
+    lanes = 1 + cap * (2 if k == 0 else lx)
+    out = {"build": rows * (2 * h + pb + lx + 4), "row_bits": 0.0, "row_lanes": 0.0}
     for first in range(0, len(read_lengths), FM_BATCH):
         batch = read_lengths[first:first + FM_BATCH]
         patterns = patterns_of(batch, k, ["+"] * strands)
         merged = rows + 2 * len(patterns)
         steps = max(steps_of(p.length, h) for p in patterns)
-        total += steps * merged * ((pointer_bits + 2 + 2 * h) * MERGE_SECONDS_PER_ROW_BIT
-                                   + (lanes + pointer_bits) * MERGE_SECONDS_PER_ROW_LANE)
+        out["row_bits"] += steps * merged * key_bits
+        out["row_lanes"] += steps * merged * (lanes + pb)
         if k:  # one verification merge per read length and seed offset, moving one-hot windows
             for m in set(batch):
                 candidates = cap * sum(1 for p in patterns if p.read_length == m) // (k + 1)
-                total += (k + 1) * (rows + candidates) * (4 * m + 1) * MERGE_SECONDS_PER_ROW_LANE
-    return total
+                chunks = math.ceil(candidates / max(1, MERGE_VALUES // (4 * m + 1)))
+                out["row_bits"] += (k + 1) * (chunks * rows + candidates) * (lx + 1)
+                out["row_lanes"] += (k + 1) * (chunks * rows + candidates) * (4 * m + 1)
+    return out
+
+
+def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,
+                      step: int | None = None) -> float:
+    """What the fm engine should take (index build included), from the public sizes: for ``--engine auto``."""
+    features = cost_features(n, read_lengths, k, strands, cap=cap, step=step)
+    return sum(COST_SECONDS[name] * value for name, value in features.items())
 
 
 # ---------------------------------------------------------------------------------------- plaintext twin

@@ -52,9 +52,11 @@ LEAKAGE = {
                            "probability 1/P per repetition, the false-hit bound)",
 }
 
-#: seconds per opened window test at 3 parties (benchmarks/search_engines.py fit; docs/performance.md)
-SCAN_SECONDS_PER_TEST = 7.3e-8
-SCAN_SECONDS_FIXED = 0.5
+#: the scan's cost model, seconds at 3 parties (least-squares fit to benchmarks/search_engines.py on the
+#: 2-core benchmark machine, docs/performance.md): fixed, per window x read strand pair, per opened test
+SCAN_SECONDS_FIXED = 1.2
+SCAN_SECONDS_PER_PAIR = 4.3e-8
+SCAN_SECONDS_PER_TEST = 4.4e-8
 
 _ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
 
@@ -488,8 +490,9 @@ def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, 
 
 def estimated_seconds(plan: ScanPlan) -> float:
     """What the scan engine should take, from the public sizes (the cost model of ``--engine auto``)."""
-    tests = sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands) * (plan.k + 1) * repetitions(plan.k)
-    return SCAN_SECONDS_FIXED + SCAN_SECONDS_PER_TEST * tests
+    pairs = sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands)
+    tests = pairs * (plan.k + 1) * repetitions(plan.k)
+    return SCAN_SECONDS_FIXED + SCAN_SECONDS_PER_PAIR * pairs + SCAN_SECONDS_PER_TEST * tests
 
 
 def choose_engine(engine: str, plan: ScanPlan, *, cap: int | None = None, step: int | None = None) -> str:
