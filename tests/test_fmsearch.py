@@ -234,3 +234,13 @@ def test_lambda_three_processes_fm_equals_scan():
         got = fm(reference, reads, k, parties=3, timeout=900)
         assert got == search.search(reference, reads, k, engine="scan", parties=3, timeout=900)
         assert got == kmismatch_hits(reference, reads, k)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parties, roles", [(5, {}), (2, {}), (4, {"reference_party": 2, "query_party": 3})])
+def test_other_party_counts_and_roles(parties, roles):
+    rng = np.random.default_rng(9)
+    reference = [rng.integers(0, 4, 800).astype(np.uint8), rng.integers(0, 5, 300).astype(np.uint8)]
+    reads = simulate(reference, 4, 40, rng, n_rate=0.05)
+    for k in (0, 2):
+        check(reference, reads, k, parties=parties, timeout=300, fm_step=25, **roles)

@@ -362,66 +362,81 @@ async def _shared_suffix_array(text, n: int, reference_party: int, build: str, k
 
 # ------------------------------------------------------------------------------------- backward search
 
-def _query_chunk_bits(codes: np.ndarray, h: int, pad: int) -> np.ndarray:
-    """The 2h key bits of a chunk (fewer than h bases: padded with code ``pad``), last base least significant."""
-    padded = np.full(h, pad, dtype=np.int64)
-    padded[:len(codes)] = codes
-    return _chunk_columns(_code_bits(padded), h, 1)[0]
+def _chunk_key_bits(codes: np.ndarray) -> np.ndarray:
+    """(patterns, h) base codes -> (patterns, 2h) key bits, last base least significant, as the index rows'
+    chunk columns (:func:`_chunk_columns`)."""
+    backwards = np.asarray(codes, dtype=np.int64)[:, ::-1]
+    out = np.empty((codes.shape[0], 2 * codes.shape[1]), dtype=np.int64)
+    out[:, 0::2], out[:, 1::2] = backwards & 1, backwards >> 1
+    return out
+
+
+async def _share_chunks(patterns, active, pattern_codes, step: int, h: int, query_party: int, keyring):
+    """Shares of the key bits of each active pattern's chunk for this step, padded for the s bound (with A)
+    and the e bound (with T): (2, active, 2h); the querier inputs them."""
+    chunks = None
+    if mpc.pid == query_party:
+        codes = np.empty((2, len(active), h), dtype=np.int64)
+        codes[0], codes[1] = 0, 3  # a chunk shorter than h: padded with A for s, with T for e
+        for a, i in enumerate(active):
+            start, stop = chunk_of(patterns[i].length, h, step)
+            codes[:, a, :stop - start] = pattern_codes[i][start:stop]
+        chunks = np.stack([_chunk_key_bits(codes[0]), _chunk_key_bits(codes[1])])
+    return await input_raw(chunks, (2, len(active), 2 * h), FIELD, query_party, keyring)
+
+
+def _first_step_fields(patterns, active, h: int, pb: int) -> tuple[np.ndarray, ...]:
+    """(psi, full) of the first step's bounds, public.  s = (r, 0) for a chunk of r bases: after the rows
+    of suffixes shorter than r that are a prefix of the chunk ('$' sorts first), before every row that
+    starts with the chunk; e = (all ones, 1): after every row whose padded chunk is not above it."""
+    lengths = [chunk_of(patterns[i].length, h, 0) for i in active]
+    ones = np.ones((len(active), 1), dtype=np.int64)
+    return (bits_of([stop - start for start, stop in lengths], pb), 0 * ones,
+            np.ones((len(active), pb), dtype=np.int64), ones)
 
 
 async def backward_search(index: SecureFMIndex, patterns: list[Pattern], pattern_codes, query_party: int,
                           final_lanes, final_end) -> tuple[np.ndarray, np.ndarray]:
-    """Batched backward search of every pattern: the final lanes of the s and e bounds (patterns x lanes).
+    """Batched backward search of every pattern: the final lanes of its s and e bounds (patterns x lanes).
 
     ``pattern_codes`` (querier only): per pattern its codes (N read as A).  ``final_lanes``/``final_end``:
-    what to copy out of the rows at the final bounds.
+    what to copy out of the rows the final bounds name (see :func:`merge_lanes`).  Each step is one merge;
+    for patterns that go on, the merge also copies the bits of the new bounds (the row numbers' bits).
     """
     h, pb, keyring = index.step, index.pointer_bits, index.keyring
     steps = [steps_of(p.length, h) for p in patterns]
     count = len(patterns)
-    pointer = np.zeros((2 * count, pb), dtype=np.int64)  # bits of s (rows 0..count-1) and e
+    bounds = np.zeros((2 * count, pb), dtype=np.int64)  # shares of the bits of s (rows 0..count-1), then e
     final = np.zeros((2 * count, final_lanes.shape[1]), dtype=np.int64)
-    index_bits = bits_of(np.arange(index.rows), pb)
-    index_end = bits_of([index.rows], pb)[0]
-    rounds = max(steps)
-    for r in core.progress(range(rounds), total=rounds, desc="fm backward search", unit="step"):
-        active = np.array([i for i in range(count) if steps[i] > r], dtype=np.int64)
-        chunk = None
-        if mpc.pid == query_party:
-            chunk = np.empty((2, len(active), 2 * h), dtype=np.int64)
-            for a, i in enumerate(active):
-                start, stop = chunk_of(patterns[i].length, h, r)
-                piece = pattern_codes[i][start:stop]
-                chunk[0, a] = _query_chunk_bits(piece, h, 0)   # s bound: padded with A
-                chunk[1, a] = _query_chunk_bits(piece, h, 3)   # e bound: padded with T
-        chunk = await input_raw(chunk, (2, len(active), 2 * h), FIELD, query_party, keyring)
-        if r == 0:
-            lengths = np.array([chunk_of(patterns[i].length, h, 0)[1] - chunk_of(patterns[i].length, h, 0)[0]
-                                for i in active], dtype=np.int64)
-            s_psi, s_full = bits_of(lengths, pb), np.zeros((len(active), 1), dtype=np.int64)
-            e_psi, e_full = np.ones((len(active), pb), dtype=np.int64), np.ones((len(active), 1), dtype=np.int64)
+    row_bits, end_bits = bits_of(np.arange(index.rows), pb), bits_of([index.rows], pb)[0]
+    for step in core.progress(range(max(steps)), total=max(steps), desc="fm backward search", unit="step"):
+        active = np.array([i for i in range(count) if steps[i] > step], dtype=np.int64)
+        chunks = await _share_chunks(patterns, active, pattern_codes, step, h, query_party, keyring)
+        if step == 0:
+            s_psi, s_full, e_psi, e_full = _first_step_fields(patterns, active, h, pb)
         else:
-            s_psi, e_psi = pointer[active], pointer[count + active]
+            s_psi, e_psi = bounds[active], bounds[count + active]
             s_full = e_full = np.ones((len(active), 1), dtype=np.int64)
-        queries = np.concatenate([np.concatenate([s_psi, s_full, chunk[0]], axis=1),
-                                  np.concatenate([e_psi, e_full, chunk[1]], axis=1)])
-        last = np.array([steps[i] == r + 1 for i in active])
-        more = not last.all()
-        lanes = [final_lanes] if last.any() else []
-        ends = [final_end] if last.any() else []
-        if more:
-            lanes.append(index_bits)
-            ends.append(index_end)
+        queries = np.concatenate([np.concatenate([s_psi, s_full, chunks[0]], axis=1),
+                                  np.concatenate([e_psi, e_full, chunks[1]], axis=1)])
+        ending = np.array([steps[i] == step + 1 for i in active])
+        lanes, ends = [], []
+        if ending.any():
+            lanes.append(final_lanes)
+            ends.append(final_end)
+        if not ending.all():
+            lanes.append(row_bits)
+            ends.append(end_bits)
         out = await merge_lanes(index.keys, queries, np.concatenate(lanes, axis=1), np.concatenate(ends), keyring,
                                 why="backward-search step: rows and interval bounds sorted together; the "
                                     "sort destinations after a fresh secret shuffle are a uniform permutation")
         rows = np.concatenate([active, count + active])
-        width = final_lanes.shape[1] if last.any() else 0
-        if last.any():
-            done = np.concatenate([last, last])
+        width = final_lanes.shape[1] if ending.any() else 0
+        if ending.any():
+            done = np.concatenate([ending, ending])
             final[rows[done]] = out[done, :width]
-        if more:
-            pointer[rows] = out[:, width:]
+        if not ending.all():
+            bounds[rows] = out[:, width:]
     return final[:count], final[count:]
 
 
@@ -464,8 +479,9 @@ async def search_batch(index: SecureFMIndex, read_records, read_lengths, *, k: i
     if mpc.pid == query_party:
         codes, usable = _pattern_codes(read_records, patterns)
     shared_usable = await input_raw(usable, (len(patterns),), FIELD, query_party, index.keyring)
-    search = _exact if k == 0 else _seed_and_verify
-    return await search(index, patterns, codes, usable, shared_usable, read_records, cap, k, query_party)
+    if k == 0:
+        return await _exact(index, patterns, codes, usable, shared_usable, cap, query_party)
+    return await _seed_and_verify(index, patterns, codes, usable, shared_usable, cap, query_party, read_records, k)
 
 
 async def _spoiled(values: np.ndarray, usable: np.ndarray, keyring: KeyRing) -> np.ndarray:
@@ -480,44 +496,56 @@ async def _masked(values: np.ndarray, keyring: KeyRing) -> np.ndarray:
     return await multiply(await _random(shape, keyring), np.broadcast_to(values, shape).copy(), FIELD, keyring)
 
 
-async def _exact(index, patterns, codes, usable, shared_usable, read_records, cap, k, query_party):
-    """k = 0: exact occurrences of every read strand, located through the shared suffix array."""
-    keyring, rows, count = index.keyring, index.rows, len(patterns)
-    lengths = sorted({p.length for p in patterns})
-    # per row j, besides its index: SA[j] and, per read length m, the number of N bases and record
-    # crossings in the window at SA[j] (zero iff an occurrence there is a hit); lanes delta < cap
-    # hold those of row j + delta
+async def _exact_lanes(index: SecureFMIndex, lengths: list[int], cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lanes of row j for exact search: j; then for delta < cap, of row j + delta: SA and, per read length
+    m, the N bases and record crossings of the window of m bases there (zero iff an occurrence is a hit)."""
+    rows, n = index.rows, index.n
     nprefix = np.concatenate([[0], np.cumsum(index.nflag)]) % P
     x = np.arange(rows)
-    bad = [(nprefix[np.minimum(x + m, index.n)] - nprefix[np.minimum(x, index.n)]
-            + _record_bad(index.starts, [length for _, length in index.records], index.n, 0, m)) % P
-           for m in lengths]
+    record_lengths = [length for _, length in index.records]
+    bad = [(nprefix[np.minimum(x + m, n)] - nprefix[np.minimum(x, n)]
+            + _record_bad(index.starts, record_lengths, n, 0, m)) % P for m in lengths]
     per_row = np.concatenate([index.sa[:, None], await index.to_sa_order(np.stack(bad, axis=1))], axis=1)
-    beyond = np.r_[0, np.ones(len(lengths), dtype=np.int64)]
+    beyond = np.r_[0, np.ones(len(lengths), dtype=np.int64)]  # past the last row: position 0, not a hit
     padded = np.concatenate([per_row, np.tile(beyond, (cap, 1))])
-    lanes = np.concatenate([np.arange(rows)[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
-    end = np.concatenate([[rows], np.tile(beyond, cap)])
-    s_lanes, e_lanes = await backward_search(index, patterns, codes, query_party, lanes, end)
+    lanes = np.concatenate([x[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
+    return lanes, np.concatenate([[rows], np.tile(beyond, cap)])
 
+
+async def _occurrences(s_lanes, e_lanes, usable, shared_usable, cap: int, query_party: int, keyring):
+    """Querier: per pattern min(c, cap + 1) for c = e - s its exact occurrences (0 if unusable)."""
+    count = len(s_lanes)
     c = (e_lanes[:, 0] - s_lanes[:, 0]) % P
-    diffs = await _spoiled((c[None, :] - np.arange(cap + 1)[:, None]) % P, np.broadcast_to(shared_usable, (cap + 1, count)).copy(), keyring)
+    diffs = (c[None, :] - np.arange(cap + 1)[:, None]) % P
+    diffs = await _spoiled(diffs, np.broadcast_to(shared_usable, (cap + 1, count)).copy(), keyring)
     opened = await _open_to(await _masked(diffs, keyring), query_party, "fm.count_tests",
                             "zero exactly at j = number of exact occurrences when it is <= cap")
-    occurrences = select = None
-    if opened is not None:
-        zero = (opened == 0).all(axis=0)  # (cap + 1, count)
-        occurrences = np.where(zero.any(axis=0), zero.argmax(axis=0), cap + 1)
-        occurrences[usable == 0] = 0
+    if opened is None:
+        return None
+    zero = (opened == 0).all(axis=0)  # (cap + 1, patterns)
+    occurrences = np.where(zero.any(axis=0), zero.argmax(axis=0), cap + 1)
+    occurrences[usable == 0] = 0
+    return occurrences
+
+
+async def _exact(index, patterns, codes, usable, shared_usable, cap, query_party):
+    """k = 0: exact occurrences of every read strand, located through the shared suffix array."""
+    keyring, count = index.keyring, len(patterns)
+    lengths = sorted({p.length for p in patterns})
+    lanes, end = await _exact_lanes(index, lengths, cap)
+    s_lanes, e_lanes = await backward_search(index, patterns, codes, query_party, lanes, end)
+    occurrences = await _occurrences(s_lanes, e_lanes, usable, shared_usable, cap, query_party, keyring)
+    select = None
+    if occurrences is not None:  # the querier asks for the rows of its occurrences, at most cap
         select = (np.arange(cap)[:, None] < np.minimum(occurrences, cap)[None, :]).astype(np.int64)
     shared_select = await input_raw(select, (cap, count), FIELD, query_party, keyring)
 
-    column = {m: 1 + i for i, m in enumerate(lengths)}
-    per = s_lanes[:, 1:].reshape(count, cap, 1 + len(lengths))
-    sa_lane = per[:, :, 0].T  # (cap, count)
-    bad_lane = np.stack([per[i, :, column[p.length]] for i, p in enumerate(patterns)], axis=1)
-    masked = await multiply(await _random((1 + REPETITIONS, cap, count), keyring),
-                            np.broadcast_to(bad_lane, (1 + REPETITIONS, cap, count)).copy(), FIELD, keyring)
-    values = np.concatenate([((sa_lane + masked[0]) % P)[None], masked[1:]])
+    per_lane = s_lanes[:, 1:].reshape(count, cap, 1 + len(lengths))
+    position = per_lane[:, :, 0].T  # (cap, patterns)
+    bad = np.stack([per_lane[i, :, 1 + lengths.index(p.length)] for i, p in enumerate(patterns)], axis=1)
+    shape = (1 + REPETITIONS, cap, count)
+    masked = await multiply(await _random(shape, keyring), np.broadcast_to(bad, shape).copy(), FIELD, keyring)
+    values = np.concatenate([((position + masked[0]) % P)[None], masked[1:]])
     chosen = await multiply(values, np.broadcast_to(shared_select, values.shape).copy(), FIELD, keyring)
     opened = await _open_to(chosen, query_party, "fm.locations",
                             "the querier's selected occurrences: the position where the window is a hit")
@@ -532,9 +560,9 @@ async def _exact(index, patterns, codes, usable, shared_usable, read_records, ca
     return result
 
 
-async def _seed_and_verify(index, patterns, codes, usable, shared_usable, read_records, cap, k, query_party):
+async def _seed_and_verify(index, patterns, codes, usable, shared_usable, cap, query_party, read_records, k):
     """k > 0: exact search of the k + 1 seeds of every read strand, then the Hamming test of the windows
-    at the first ``cap`` rows of every seed's interval."""
+    at the first ``cap`` rows from every seed's interval start."""
     keyring, rows, lx, count = index.keyring, index.rows, index.position_bits, len(patterns)
     padded = np.concatenate([index.sa_bits, np.zeros((cap, lx), dtype=np.int64)])
     lanes = np.concatenate([np.arange(rows)[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
@@ -542,41 +570,29 @@ async def _seed_and_verify(index, patterns, codes, usable, shared_usable, read_r
     s_lanes, e_lanes = await backward_search(index, patterns, codes, query_party, lanes, end)
 
     c = (e_lanes[:, 0] - s_lanes[:, 0]) % P
-    product = await _product_tree([(c - j) % P for j in range(cap + 1)], keyring)
-    opened = await _open_to(await _masked(await _spoiled(product, shared_usable, keyring), keyring), query_party,
-                            "fm.overflow_tests", "zero iff the seed occurs at most cap times")
-    result = None
-    if opened is not None:
-        result = FMResult(overflow={p.read for i, p in enumerate(patterns)
-                                    if usable[i] and (opened[:, i] != 0).any()})
+    over_cap = await _product_tree([(c - j) % P for j in range(cap + 1)], keyring)  # zero iff c <= cap
+    opened = await _open_to(await _masked(await _spoiled(over_cap, shared_usable, keyring), keyring),
+                            query_party, "fm.overflow_tests", "zero iff the seed occurs at most cap times")
 
     candidate_bits = s_lanes[:, 1:].reshape(count, cap, lx)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, p in enumerate(patterns):
-        groups.setdefault((p.read_length, p.offset), []).append(i)
-    strands_of_length: dict[int, list[tuple[int, str]]] = {}
-    for p in patterns:
-        strands_of_length.setdefault(p.read_length, [])
-        if (p.read, p.strand) not in strands_of_length[p.read_length]:
-            strands_of_length[p.read_length].append((p.read, p.strand))
     found = set()
-    for m, strand_list in strands_of_length.items():
-        query = await _share_read_strands(read_records, strand_list, m, query_party, keyring)
-        column = {key: i for i, key in enumerate(strand_list)}
-        for offset in sorted({o for (length, o) in groups if length == m}):
-            members = groups[(m, offset)]
-            cand_pattern = np.repeat(np.array(members, dtype=np.int64), cap)
-            cand_bits = candidate_bits[members].reshape(-1, lx)
-            cand_query = np.array([column[(patterns[i].read, patterns[i].strand)] for i in cand_pattern])
-            hits = await _verify(index, m, offset, cand_bits, query[cand_query], k, query_party)
-            if hits is not None:
-                for j, start, e in hits:
-                    p = patterns[cand_pattern[j]]
-                    record, pos = _locate(index, start)
-                    found.add(Hit(p.read, p.strand, record, pos, e))
-    if result is not None:
-        result.hits = sorted(found)
-    return result
+    for m in sorted({p.read_length for p in patterns}):
+        strands = list(dict.fromkeys((p.read, p.strand) for p in patterns if p.read_length == m))
+        column = {key: i for i, key in enumerate(strands)}
+        query = await _share_read_strands(read_records, strands, m, query_party, keyring)
+        for offset in sorted({p.offset for p in patterns if p.read_length == m}):
+            members = [i for i, p in enumerate(patterns) if p.read_length == m and p.offset == offset]
+            owner = np.repeat(np.array(members, dtype=np.int64), cap)  # the pattern of every candidate
+            reads = np.array([column[(patterns[i].read, patterns[i].strand)] for i in owner], dtype=np.int64)
+            hits = await _verify(index, m, offset, candidate_bits[members].reshape(-1, lx), query[reads], k,
+                                 query_party)
+            for j, start, e in hits or ():
+                p = patterns[owner[j]]
+                found.add(Hit(p.read, p.strand, *_locate(index, start), e))
+    if opened is None:
+        return None
+    overflow = {p.read for i, p in enumerate(patterns) if usable[i] and (opened[:, i] != 0).any()}
+    return FMResult(sorted(found), overflow)
 
 
 async def _share_read_strands(read_records, strand_list, m: int, query_party: int, keyring) -> np.ndarray:
