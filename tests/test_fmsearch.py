@@ -11,7 +11,7 @@ from securegenome.errors import InputError
 from securegenome.genomics import fmsearch, read_sequences, search
 from securegenome.genomics.oracle import kmismatch_hits
 
-from test_search import lambda_codes, simulate
+from test_search import PARTY_COUNTS_AND_ROLES, draw_case, lambda_codes, simulate, two_records_and_reads
 
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "search.md")
 u8 = lambda values: np.array(values, dtype=np.uint8)  # noqa: E731
@@ -38,14 +38,8 @@ def check(reference, reads, k, *, cap=fmsearch.DEFAULT_CAP, strand="both", **kw)
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_twin_matches_oracle_without_cap(data):
-    codes = st.integers(0, 4)
-    reference = data.draw(st.lists(st.lists(codes, min_size=1, max_size=40), min_size=1, max_size=3))
-    longest = max(len(r) for r in reference)
-    reads = data.draw(st.lists(st.lists(st.integers(0, 3) | codes, min_size=1, max_size=min(longest, 12)),
-                               min_size=1, max_size=5))
-    k = data.draw(st.integers(0, min(2, min(len(r) for r in reads) - 1)))
+    reference, reads, k = draw_case(data, max_k=2)
     strand = data.draw(st.sampled_from(["both", "forward"]))
-    reference, reads = [u8(r) for r in reference], [u8(r) for r in reads]
     hits, overflow = fmsearch.fm_search_plain(reference, reads, k, strand=strand, cap=10**6)
     assert overflow == []
     assert hits == kmismatch_hits(reference, reads, k, strand=strand)
@@ -74,15 +68,10 @@ def test_chunks_cover_the_pattern_backwards():
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_data_one_party(data):
-    codes = st.integers(0, 4)
-    reference = data.draw(st.lists(st.lists(codes, min_size=3, max_size=50), min_size=1, max_size=3))
-    longest = max(len(r) for r in reference)
-    reads = data.draw(st.lists(st.lists(st.integers(0, 3) | codes, min_size=3, max_size=min(longest, 12)),
-                               min_size=1, max_size=4))
-    k = data.draw(st.integers(0, 2))
+    reference, reads, k = draw_case(data, min_length=3, max_record=50, max_reads=4, max_k=2)
     step = data.draw(st.sampled_from([None, 1, 2, 5]))
     cap = data.draw(st.sampled_from([1, 3, 8]))
-    check([u8(r) for r in reference], [u8(r) for r in reads], k, cap=cap, fm_step=step)
+    check(reference, reads, k, cap=cap, fm_step=step)
 
 
 @pytest.mark.parametrize("case", ["homopolymer", "repeats", "length1", "all_N", "whole_record", "all_same"])
@@ -237,10 +226,8 @@ def test_lambda_three_processes_fm_equals_scan():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parties, roles", [(5, {}), (2, {}), (4, {"reference_party": 2, "query_party": 3})])
+@pytest.mark.parametrize("parties, roles", PARTY_COUNTS_AND_ROLES)
 def test_other_party_counts_and_roles(parties, roles):
-    rng = np.random.default_rng(9)
-    reference = [rng.integers(0, 4, 800).astype(np.uint8), rng.integers(0, 5, 300).astype(np.uint8)]
-    reads = simulate(reference, 4, 40, rng, n_rate=0.05)
+    reference, reads = two_records_and_reads()
     for k in (0, 2):
         check(reference, reads, k, parties=parties, timeout=300, fm_step=25, **roles)

@@ -44,18 +44,25 @@ def check(reference, reads, k, strand="both", **kw):
 
 # ---------------------------------------------------------------------------- same hits as the oracle
 
+def draw_case(data, *, min_length=1, max_record=40, max_reads=5, max_k=None):
+    """Hypothesis: 1-3 records of codes 0..4 (N included), reads no longer than the longest record (N in
+    about a fifth of the bases), and a k below every read's length; as uint8 arrays."""
+    codes = st.integers(0, 4)
+    reference = data.draw(st.lists(st.lists(codes, min_size=min_length, max_size=max_record), min_size=1,
+                                   max_size=3))
+    longest = max(len(r) for r in reference)
+    reads = data.draw(st.lists(st.lists(st.integers(0, 3) | codes, min_size=min_length,
+                                        max_size=min(longest, 12)), min_size=1, max_size=max_reads))
+    top = min(len(r) for r in reads) - 1
+    k = data.draw(st.integers(0, top if max_k is None else min(max_k, top)))
+    return [np.array(r, dtype=np.uint8) for r in reference], [np.array(r, dtype=np.uint8) for r in reads], k
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_data_matches_oracle(data):
-    codes = st.integers(0, 4)
-    reference = data.draw(st.lists(st.lists(codes, min_size=1, max_size=40), min_size=1, max_size=3))
-    longest = max(len(r) for r in reference)
-    reads = data.draw(st.lists(st.lists(st.integers(0, 3) | codes, min_size=1, max_size=min(longest, 12)),
-                               min_size=1, max_size=5))
-    k = data.draw(st.integers(0, min(len(r) for r in reads) - 1))
-    strand = data.draw(st.sampled_from(["both", "forward"]))
-    to = lambda s: np.array(s, dtype=np.uint8)  # noqa: E731
-    check([to(r) for r in reference], [to(r) for r in reads], k, strand)
+    reference, reads, k = draw_case(data)
+    check(reference, reads, k, data.draw(st.sampled_from(["both", "forward"])))
 
 
 @pytest.mark.parametrize("case", ["homopolymer", "repeats", "length1", "all_N", "whole_record"])
@@ -68,7 +75,8 @@ def test_adversarial_inputs(run1, case):
         "all_N": ([np.full(10, 4, np.uint8)], [np.full(3, 4, np.uint8), np.zeros(3, np.uint8)], 2),
         "whole_record": ([a[:7] + 2, a[:9]], [a[:7] + 2, a[:9]], 0),
     }[case]
-    [result] = run1(search.secure_search, kwargs={"k": k, "engine": "scan"}, private={0: {"reference": reference, "reads": reads}})
+    [result] = run1(search.secure_search, kwargs={"k": k, "engine": "scan"},
+                    private={0: {"reference": reference, "reads": reads}})
     assert result.value.hits == kmismatch_hits(reference, reads, k)
 
 
@@ -192,10 +200,18 @@ def test_wrong_party_stops_everyone(run3):
              private={0: {"reference": ["ACGTACGT"]}, 1: {"reads": ["ACG"]}, 2: {"reads": ["ACG"]}})
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("parties, roles", [(5, {}), (2, {}), (4, {"reference_party": 2, "query_party": 3})])
-def test_other_party_counts_and_roles(parties, roles):
+PARTY_COUNTS_AND_ROLES = [(5, {}), (2, {}), (4, {"reference_party": 2, "query_party": 3})]
+
+
+def two_records_and_reads():
+    """Two random records (the second with N) and 4 reads of 40 bp with N's: for runs with other party counts."""
     rng = np.random.default_rng(9)
     reference = [rng.integers(0, 4, 800).astype(np.uint8), rng.integers(0, 5, 300).astype(np.uint8)]
-    reads = simulate(reference, 4, 40, rng, n_rate=0.05)
+    return reference, simulate(reference, 4, 40, rng, n_rate=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parties, roles", PARTY_COUNTS_AND_ROLES)
+def test_other_party_counts_and_roles(parties, roles):
+    reference, reads = two_records_and_reads()
     check(reference, reads, 2, parties=parties, timeout=300, **roles)

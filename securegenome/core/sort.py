@@ -28,6 +28,7 @@ import numpy as np
 from ._mpyc import mpc
 from .opening import open as open_
 from .permutation import apply_inverse_permutation, open_shuffled, placed
+from .progress import progress
 from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, secure_array
 
 LEAKAGE: dict[str, str] = {
@@ -157,13 +158,16 @@ async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray
     return await multiply_sum(onehot, (offsets[:, None] + counts - 1) % p, FIELD, keyring)
 
 
-async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = DIGIT_BITS) -> np.ndarray:
+async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = DIGIT_BITS,
+                             desc: str | None = None) -> np.ndarray:
     """Raw shares of ``dest``: rows of the secret bit matrix (n × l, least significant first) stably sorted
-    by their value sit at positions dest[i].  Digits of ``digit_bits`` bits, one radix round each."""
+    by their value sit at positions dest[i].  Digits of ``digit_bits`` bits, one radix round each; with
+    ``desc``, a progress bar over the rounds (for sorts long enough to watch)."""
     n, bit_length = bits.shape
     digits = [bits[:, j:j + digit_bits] for j in range(0, bit_length, digit_bits)]
     dest = await digit_destinations(digits[0], keyring)
-    for digit in digits[1:]:
+    rounds = digits[1:] if desc is None else progress(digits[1:], total=len(digits) - 1, desc=desc, unit="digit")
+    for digit in rounds:
         pi = SecretShuffle(n, keyring)
         dest_shuffled, digit_shuffled = await pi.apply_raw([dest, digit], [FIELD, FIELD])
         q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),

@@ -231,7 +231,7 @@ async def _product_tree(factors: list[np.ndarray], keyring: KeyRing) -> np.ndarr
 # --------------------------------------------------------------------------------------------- the merge
 
 async def merge_lanes(table_keys: np.ndarray, query_keys: np.ndarray, lanes: np.ndarray, end: np.ndarray,
-                      keyring: KeyRing, why: str) -> np.ndarray:
+                      keyring: KeyRing, why: str, desc: str | None = None) -> np.ndarray:
     """For every query: the lanes of the first table row whose key is not below the query's key.
 
     ``table_keys`` (rows x bits) and ``query_keys`` (queries x bits) are raw shares of bits, least
@@ -239,11 +239,12 @@ async def merge_lanes(table_keys: np.ndarray, query_keys: np.ndarray, lanes: np.
     ``lanes`` (rows x c) are values per table row; a query after every row gets ``end``.  One stable
     radix sort of rows and queries together, one scatter (shuffle, open, place), a suffix sum of lane
     differences (local), and the scatter's shuffle undone: nothing opened but uniform permutations.
+    ``desc``: a progress bar over the sort's digit rounds.
     """
     rows, queries = table_keys.shape[0], query_keys.shape[0]
     tie = np.concatenate([np.ones(rows, dtype=np.int64), np.zeros(queries, dtype=np.int64)])[:, None]
     keys = np.concatenate([tie, np.concatenate([table_keys, query_keys])], axis=1)
-    dest = await radix_destinations(keys, keyring)
+    dest = await radix_destinations(keys, keyring, desc=desc)
     following = np.concatenate([lanes[1:], end[None, :]])
     payload = np.concatenate([(lanes - following) % P, np.zeros((queries, lanes.shape[1]), dtype=np.int64)])
     pi = SecretShuffle(rows + queries, keyring)
@@ -429,7 +430,8 @@ async def backward_search(index: SecureFMIndex, patterns: list[Pattern], pattern
             ends.append(end_bits)
         out = await merge_lanes(index.keys, queries, np.concatenate(lanes, axis=1), np.concatenate(ends), keyring,
                                 why="backward-search step: rows and interval bounds sorted together; the "
-                                    "sort destinations after a fresh secret shuffle are a uniform permutation")
+                                    "sort destinations after a fresh secret shuffle are a uniform permutation",
+                                desc="fm merge")
         rows = np.concatenate([active, count + active])
         width = final_lanes.shape[1] if ending.any() else 0
         if ending.any():
