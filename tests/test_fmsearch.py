@@ -231,3 +231,26 @@ def test_other_party_counts_and_roles(parties, roles):
     reference, reads = two_records_and_reads()
     for k in (0, 2):
         check(reference, reads, k, parties=parties, timeout=300, fm_step=25, **roles)
+
+
+async def two_batches_on_one_index(reference, first, second):
+    """A protocol using the index API directly: build once, search two batches (1 party)."""
+    index = await fmsearch.SecureFMIndex.build([(f"r{i}", r, None) for i, r in enumerate(reference)],
+                                               [(f"r{i}", len(r)) for i, r in enumerate(reference)],
+                                               reference_party=0, step=6)
+    out = []
+    for batch in (first, second):
+        records = [(f"q{i}", r, None) for i, r in enumerate(batch)]
+        out.append(await fmsearch.search_batch(index, records, [len(r) for r in batch], k=1, strands=("+", "-"),
+                                               cap=4, query_party=0))
+    return out
+
+
+def test_index_api_serves_several_batches(run1):
+    rng = np.random.default_rng(17)
+    reference = [lambda_codes()[:800]]
+    first, second = simulate(reference, 3, 15, rng, max_errors=1), simulate(reference, 2, 9, rng, max_errors=1)
+    [result] = run1(two_batches_on_one_index, kwargs={"reference": reference, "first": first, "second": second})
+    for got, batch in zip(result.value, (first, second)):
+        hits, overflow = fmsearch.fm_search_plain(reference, batch, 1, cap=4)
+        assert got.hits == sorted(hits) and sorted(got.overflow) == overflow
