@@ -67,7 +67,7 @@ from .oracle import Hit, suffix_array
 P = FIELD.modulus
 DEFAULT_CAP = 8  #: candidate rows per pattern (read strand, or seed for k > 0)
 REPETITIONS = 2  #: independent masks per test: a false zero needs all to vanish, p^-2 < 2^-61
-MERGE_VALUES = 1 << 24  #: query rows x lane columns per verification merge (bounds memory, ~130 MB)
+MERGE_VALUES = 1 << 25  #: candidate rows x lanes per verification merge: bounds memory (~270 MB per copy)
 BUILDS = ("owner", "secure")
 
 LEAKAGE: dict[str, str] = {
@@ -576,21 +576,23 @@ async def _seed_and_verify(index, patterns, codes, usable, shared_usable, cap, q
     opened = await _open_to(await _masked(await _spoiled(over_cap, shared_usable, keyring), keyring),
                             query_party, "fm.overflow_tests", "zero iff the seed occurs at most cap times")
 
+    # candidates: the first cap rows from each seed's interval start; window start = SA entry - seed offset
     candidate_bits = s_lanes[:, 1:].reshape(count, cap, lx)
     found = set()
     for m in sorted({p.read_length for p in patterns}):
         strands = list(dict.fromkeys((p.read, p.strand) for p in patterns if p.read_length == m))
         column = {key: i for i, key in enumerate(strands)}
         query = await _share_read_strands(read_records, strands, m, query_party, keyring)
-        for offset in sorted({p.offset for p in patterns if p.read_length == m}):
-            members = [i for i, p in enumerate(patterns) if p.read_length == m and p.offset == offset]
-            owner = np.repeat(np.array(members, dtype=np.int64), cap)  # the pattern of every candidate
-            reads = np.array([column[(patterns[i].read, patterns[i].strand)] for i in owner], dtype=np.int64)
-            hits = await _verify(index, m, offset, candidate_bits[members].reshape(-1, lx), query[reads], k,
-                                 query_party)
-            for j, start, e in hits or ():
-                p = patterns[owner[j]]
-                found.add(Hit(p.read, p.strand, *_locate(index, start), e))
+        members = [i for i, p in enumerate(patterns) if p.read_length == m]
+        owner = np.repeat(np.array(members, dtype=np.int64), cap)  # the pattern of every candidate
+        reads = np.array([column[(patterns[i].read, patterns[i].strand)] for i in owner], dtype=np.int64)
+        seed_bits = np.concatenate([candidate_bits[members].reshape(-1, lx),
+                                    np.zeros((len(owner), 1), dtype=np.int64)], axis=1)
+        offsets = np.array([patterns[i].offset for i in owner], dtype=np.int64)
+        start_bits = await _minus_public(seed_bits, offsets, keyring)
+        for j, start, e in await _verify(index, m, start_bits, query[reads], k, query_party) or ():
+            p = patterns[owner[j]]
+            found.add(Hit(p.read, p.strand, *_locate(index, start), e))
     if opened is None:
         return None
     overflow = {p.read for i, p in enumerate(patterns) if usable[i] and (opened[:, i] != 0).any()}
@@ -610,24 +612,50 @@ async def _share_read_strands(read_records, strand_list, m: int, query_party: in
     return await input_raw(values, (len(strand_list), 4 * m), FIELD, query_party, keyring)
 
 
-async def _verify(index, m: int, offset: int, cand_bits, query, k: int, query_party: int):
-    """Hamming test of the windows starting offset bases before each candidate text position.
+async def _minus_public(bits: np.ndarray, constants: np.ndarray, keyring: KeyRing) -> np.ndarray:
+    """Shares of the bits of (x - c) mod 2^w from shares of the bits of x ((n, w), least significant first)
+    and a public c per row: a borrow chain, one multiplication per bit for all rows together."""
+    n, width = bits.shape
+    c = bits_of(constants, width)
+    out = np.empty_like(bits)
+    borrow = np.zeros(n, dtype=np.int64)
+    for i in range(width):
+        x = bits[:, i]
+        both = await multiply(x, borrow, FIELD, keyring) if i else np.zeros(n, dtype=np.int64)
+        differ = (x + borrow - 2 * both) % P  # x xor borrow
+        out[:, i] = np.where(c[:, i] == 1, 1 - differ, differ) % P
+        # borrow out of x - c - borrow: c = 0: not x and borrow; c = 1: not x or borrow
+        borrow = np.where(c[:, i] == 1, 1 - x + both, borrow - both) % P
+    return out
 
-    ``cand_bits``: shares of the candidates' position bits; ``query``: their read strands (one-hot).
-    Returns, on the querier, (candidate, window start, mismatches) of every hit."""
-    keyring, rows, lx = index.keyring, index.rows, index.position_bits
-    padded = np.zeros((index.n + offset + m + 1, 4), dtype=np.int64)
-    padded[offset:offset + index.n] = index.onehot
+
+def _chunk_rows(candidates: int, m: int) -> int:
+    """Candidates per verification merge: as few merges as memory allows (each one moves the whole text
+    table again), of equal size."""
+    merges = math.ceil(candidates / max(1, MERGE_VALUES // (4 * m + 1)))
+    return max(1, math.ceil(candidates / max(1, merges)))
+
+
+async def _verify(index, m: int, start_bits, query, k: int, query_party: int):
+    """Hamming test of the windows of m bases at secret text positions (the candidates' window starts).
+
+    ``start_bits``: shares of the starts' bits (position bits + 1: a start before the text wraps past
+    every row and is no hit); ``query``: the candidates' read strands (one-hot).  Returns, on the querier,
+    (candidate, window start, mismatches) of every hit."""
+    keyring, rows, n = index.keyring, index.rows, index.n
+    width = start_bits.shape[1]
+    padded = np.zeros((n + m + 1, 4), dtype=np.int64)
+    padded[:n] = index.onehot
     windows = np.lib.stride_tricks.sliding_window_view(padded, (m, 4))[:rows, 0].reshape(rows, 4 * m)
-    bad = _record_bad(index.starts, [length for _, length in index.records], index.n, offset, m)
+    bad = _record_bad(index.starts, [length for _, length in index.records], n, 0, m)
     table_lanes = np.concatenate([windows, bad[:, None]], axis=1)
     end = np.concatenate([np.zeros(4 * m, dtype=np.int64), [1]])
-    table_keys = bits_of(np.arange(rows), lx)
-    chunk = max(1, MERGE_VALUES // (4 * m + 1))
+    table_keys = bits_of(np.arange(rows), width)
+    chunk = _chunk_rows(len(start_bits), m)
     out = [] if mpc.pid == query_party else None
-    for first in range(0, len(cand_bits), chunk):
+    for first in range(0, len(start_bits), chunk):
         part = slice(first, first + chunk)
-        lanes = await merge_lanes(table_keys, cand_bits[part], table_lanes, end, keyring,
+        lanes = await merge_lanes(table_keys, start_bits[part], table_lanes, end, keyring,
                                   why="candidate windows: text positions and candidates sorted together; the "
                                       "sort destinations after a fresh secret shuffle are a uniform permutation")
         window, window_bad = lanes[:, :4 * m], lanes[:, 4 * m]
@@ -636,7 +664,7 @@ async def _verify(index, m: int, offset: int, cand_bits, query, k: int, query_pa
         differences = [(d - e) % P for e in range(k + 1)]
         tests = await _masked(np.stack(differences), keyring)
         gate = await _product_tree(differences, keyring)
-        positions = (cand_bits[part] @ (1 << np.arange(lx, dtype=np.int64)) - offset) % P
+        positions = (start_bits[part] @ (1 << np.arange(width, dtype=np.int64))) % P
         masked = await multiply(await _random(gate.shape, keyring), gate, FIELD, keyring)
         tests = await _open_to(tests, query_party, "fm.verify_tests",
                                "zero where a candidate window has exactly e <= k mismatches: the querier's hits")
@@ -723,12 +751,12 @@ def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None
         steps = max(steps_of(p.length, h) for p in patterns)
         out["row_bits"] += steps * merged * key_bits
         out["row_lanes"] += steps * merged * (lanes + pb)
-        if k:  # one verification merge per read length and seed offset, moving one-hot windows
+        if k:  # one verification merge per read length, moving one-hot windows
             for m in set(batch):
-                candidates = cap * sum(1 for p in patterns if p.read_length == m) // (k + 1)
-                chunks = math.ceil(candidates / max(1, MERGE_VALUES // (4 * m + 1)))
-                out["row_bits"] += (k + 1) * (chunks * rows + candidates) * (lx + 1)
-                out["row_lanes"] += (k + 1) * (chunks * rows + candidates) * (4 * m + 1)
+                candidates = cap * sum(1 for p in patterns if p.read_length == m)
+                chunks = math.ceil(candidates / _chunk_rows(candidates, m))
+                out["row_bits"] += (chunks * rows + candidates) * (lx + 2)
+                out["row_lanes"] += (chunks * rows + candidates) * (4 * m + 1)
     return out
 
 
