@@ -729,7 +729,7 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
 
 #: the cost model: seconds per unit of each :func:`cost_features` term, at 3 parties, least-squares fit to
 #: benchmarks/search_engines.py on the 2-core benchmark machine (docs/performance.md)
-COST_SECONDS = {"build": 2.8e-7, "row_bits": 7.6e-7, "row_lanes": 5.2e-7}
+COST_SECONDS = {"build": 3.1e-7, "row_bits": 7.3e-7, "row_lanes": 7.6e-7}
 
 
 def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,

@@ -54,9 +54,9 @@ LEAKAGE = {
 
 #: the scan's cost model, seconds at 3 parties (least-squares fit to benchmarks/search_engines.py on the
 #: 2-core benchmark machine, docs/performance.md): fixed, per window x read strand pair, per opened test
-SCAN_SECONDS_FIXED = 1.2
-SCAN_SECONDS_PER_PAIR = 4.3e-8
-SCAN_SECONDS_PER_TEST = 4.4e-8
+SCAN_SECONDS_FIXED = 1.3
+SCAN_SECONDS_PER_PAIR = 3.4e-9
+SCAN_SECONDS_PER_TEST = 6.4e-8
 
 _ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
 
