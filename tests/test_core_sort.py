@@ -7,7 +7,7 @@ import pytest
 
 from securegenome import core
 from securegenome.core import mpc
-from securegenome.core.sort import _bits_of, _subtract_bits
+from securegenome.core.sort import _subtract_bits, bits_of
 from securegenome.core.shuffle import KeyRing
 
 SIZES = [1, 2, 3, 7, 16, 33]
@@ -51,8 +51,8 @@ async def sort_suite(cases, compact_cases):
 async def subtracted(x, ys, bit_length):
     """Bits of x − Σys mod 2^l by the borrow circuit used for key bits (ys secret, x public)."""
     ring = KeyRing()
-    secret = [_bits_of(y, bit_length) for y in ys]
-    bits = await _subtract_bits(_bits_of(x, bit_length), secret, ring)
+    secret = [bits_of(y, bit_length) for y in ys]
+    bits = await _subtract_bits(bits_of(x, bit_length), secret, ring)
     field = sort_module.FIELD
     opened = await core.open(sort_module.secure_array(sort_module.SMALL, field, bits),
                              what="test.output", why="test")
@@ -156,7 +156,7 @@ def test_compact_one_party(run1):
 def test_borrow_circuit(run1, x, ys):
     [result] = run1(subtracted, kwargs={"x": x, "ys": ys, "bit_length": 8})
     expected = (np.array(x) - np.sum(ys, axis=0)) % 256
-    assert result.value == _bits_of(expected, 8).tolist()
+    assert result.value == bits_of(expected, 8).tolist()
 
 
 def test_bit_length_beyond_type_is_refused(run1):

@@ -80,7 +80,7 @@ def _random_mask(n: int, nbits: int) -> np.ndarray:
     return np.array([secrets.randbits(nbits) for _ in range(n)], dtype=object)
 
 
-def _bits_of(values, bit_length: int) -> np.ndarray:
+def bits_of(values, bit_length: int) -> np.ndarray:
     """Integers → (n, bit_length) int64 0/1 matrix of their low bits, least significant first."""
     values = np.asarray(values)
     if bit_length <= 62:
@@ -124,13 +124,13 @@ async def key_bits(keys, bit_length: int, keyring: KeyRing) -> np.ndarray:
         mask = _random_mask(n, bit_length + k) if mpc.pid == j else None
         shares = await input_raw(mask, (n,), stype.field, j, keyring)
         masked = masked + secure_array(stype, stype.field, shares)
-        low = _bits_of(mask, bit_length) if mpc.pid == j else None
+        low = bits_of(mask, bit_length) if mpc.pid == j else None
         mask_bits.append(await input_raw(low, (n, bit_length), FIELD, j, keyring))
     opened = await open_(masked, what="sort.masked_keys",
                          why="keys plus random masks of bit_length+k bits from t+1 parties: statistically "
                              "hidden; their public bits minus the secret mask bits give the key bits")
     opened = np.asarray(opened, dtype=object) % stype.field.modulus  # opened signed: back to 0..p−1
-    return await _subtract_bits(_bits_of(opened, bit_length), mask_bits, keyring)
+    return await _subtract_bits(bits_of(opened, bit_length), mask_bits, keyring)
 
 
 # ---- radix sort ------------------------------------------------------------------------------------------

@@ -95,6 +95,20 @@ def reverse_complement(codes) -> np.ndarray:
     return _COMPLEMENT[np.asarray(codes, dtype=np.intp)[::-1]]
 
 
+def on_strand(codes, strand: str) -> np.ndarray:
+    """A read as searched on ``strand``: itself for '+', its reverse complement for '-' (int64 codes)."""
+    codes = codes if strand == "+" else reverse_complement(codes)
+    return np.asarray(codes, dtype=np.int64)
+
+
+_ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
+
+
+def one_hot(codes) -> np.ndarray:
+    """(n, 4) int64: A, C, G, T as unit vectors, N (4) as the zero vector, so it matches nothing."""
+    return _ONE_HOT[np.asarray(codes, dtype=np.intp)]
+
+
 def _ascii_bytes(seq: str) -> np.ndarray:
     try:
         data = seq.encode("ascii")

@@ -56,12 +56,13 @@ from .. import core
 from ..core import mpc
 from ..core.permutation import LEAKAGE as PERMUTATION_LEAKAGE
 from ..core.permutation import open_shuffled, placed
-from ..core.shuffle import KeyRing, SecretShuffle, input_raw, multiply, raw_shares, secure_array
-from ..core.sort import FIELD, SMALL, radix_destinations
+from ..core.shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array
+from ..core.sort import FIELD, SMALL, bits_of, radix_destinations
 from ..errors import InputError
-from .alphabet import N_CODE, reverse_complement
+from .alphabet import N_CODE, on_strand, one_hot
 from .bwt import HIDING_LABELS as BWT_HIDING_LABELS
 from .bwt import LEAKAGE as BWT_LEAKAGE
+from .bwt import as_ints
 from .oracle import Hit, suffix_array
 
 P = FIELD.modulus
@@ -142,7 +143,7 @@ def chunk_of(length: int, h: int, step: int) -> tuple[int, int]:
     return start, stop
 
 
-def check_parameters(read_lengths, k: int, cap: int, step: int | None) -> None:
+def check_parameters(cap: int, step: int | None) -> None:
     if cap < 1:
         raise InputError(f"--cap must be at least 1 (got {cap})")
     if step is not None and step < 1:
@@ -156,26 +157,21 @@ def default_step(read_lengths, k: int) -> int:
 
 # --------------------------------------------------------------------------------------- bits and helpers
 
-def bits_of(values, width: int) -> np.ndarray:
-    """(n, width) int64 0/1 matrix, least significant bit first."""
-    values = np.asarray(values, dtype=np.int64)
-    return (values[:, None] >> np.arange(width, dtype=np.int64)) & 1
-
-
-def _code_bits(codes) -> np.ndarray:
-    """(n, 2) bits (low, high) of base codes 0..3 (N must be resolved first)."""
-    return bits_of(codes, 2)
+def _chunk_layout(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The key columns of chunks of h bases from the (rows, h) low and high bits of their codes: 2h
+    columns, the last base least significant, low before high.  Index rows and queries both use it, so
+    their keys compare as the chunks do."""
+    out = np.empty((low.shape[0], 2 * low.shape[1]), dtype=low.dtype)
+    out[:, 0::2], out[:, 1::2] = low[:, ::-1], high[:, ::-1]
+    return out
 
 
 def _chunk_columns(code_bits: np.ndarray, h: int, rows: int) -> np.ndarray:
-    """For row x < rows: the 2h bits of codes x..x+h-1 (zero past the end), last base least significant."""
-    n = code_bits.shape[0]
-    padded = np.zeros((rows + h, 2), dtype=np.int64)
-    padded[:n] = code_bits
-    cols = np.empty((rows, 2 * h), dtype=np.int64)
-    for t in range(h):
-        cols[:, 2 * (h - 1 - t):2 * (h - t)] = padded[t:t + rows]
-    return cols
+    """For text position x < rows: the key columns of bases x..x+h-1 (code bits, zero past the end)."""
+    padded = np.zeros((rows + h - 1, 2), dtype=code_bits.dtype)
+    padded[:code_bits.shape[0]] = code_bits
+    windows = np.lib.stride_tricks.sliding_window_view(padded, h, axis=0)  # (rows, 2, h)
+    return _chunk_layout(windows[:, 0], windows[:, 1])
 
 
 def _index_codes(codes: np.ndarray) -> np.ndarray:
@@ -193,15 +189,11 @@ def _record_bad(starts, lengths, n: int, offset: int, m: int) -> np.ndarray:
     return (~ok).astype(np.int64)
 
 
-def _ints(opened) -> np.ndarray:
-    return np.asarray(getattr(opened, "value", opened), dtype=np.int64)
-
-
 async def _open_to(values: np.ndarray, to: int, what: str, why: str) -> np.ndarray | None:
     """Open raw GF(2^31-1) shares to one party (through the ledger); None elsewhere."""
     shape = values.shape
     opened = await core.open(secure_array(SMALL, FIELD, values.reshape(-1)), to=to, what=what, why=why)
-    return None if opened is None else _ints(opened).reshape(shape)
+    return None if opened is None else as_ints(opened).reshape(shape)
 
 
 async def _random(shape, keyring: KeyRing) -> np.ndarray:
@@ -295,9 +287,12 @@ class SecureFMIndex:
         return position_bits(self.n)
 
     @property
+    def record_lengths(self) -> list[int]:
+        return [length for _, length in self.records]
+
+    @property
     def starts(self) -> np.ndarray:
-        lengths = [length for _, length in self.records]
-        return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return np.concatenate([[0], np.cumsum(self.record_lengths)[:-1]]).astype(np.int64)
 
     @classmethod
     async def build(cls, records, record_meta, *, reference_party: int, step: int, build: str = "owner"):
@@ -314,9 +309,8 @@ class SecureFMIndex:
         rows, owner = n + 1, mpc.pid == reference_party
         codes = np.concatenate([c for _, c, _ in records]).astype(np.int64) if owner else None
         text = _index_codes(codes) if owner else None
-        onehot = await input_raw(np.eye(N_CODE + 1, 4, dtype=np.int64)[codes] if owner else None, (n, 4), FIELD,
-                                 reference_party, keyring)
-        code_bits = await input_raw(_code_bits(text) if owner else None, (n, 2), FIELD, reference_party, keyring)
+        onehot = await input_raw(one_hot(codes) if owner else None, (n, 4), FIELD, reference_party, keyring)
+        code_bits = await input_raw(bits_of(text, 2) if owner else None, (n, 2), FIELD, reference_party, keyring)
         sa = await _shared_suffix_array(text, n, reference_party, build, keyring)
         pb = pointer_bits(rows, step)
 
@@ -363,15 +357,6 @@ async def _shared_suffix_array(text, n: int, reference_party: int, build: str, k
 
 # ------------------------------------------------------------------------------------- backward search
 
-def _chunk_key_bits(codes: np.ndarray) -> np.ndarray:
-    """(patterns, h) base codes -> (patterns, 2h) key bits, last base least significant, as the index rows'
-    chunk columns (:func:`_chunk_columns`)."""
-    backwards = np.asarray(codes, dtype=np.int64)[:, ::-1]
-    out = np.empty((codes.shape[0], 2 * codes.shape[1]), dtype=np.int64)
-    out[:, 0::2], out[:, 1::2] = backwards & 1, backwards >> 1
-    return out
-
-
 async def _share_chunks(patterns, active, pattern_codes, step: int, h: int, query_party: int, keyring):
     """Shares of the key bits of each active pattern's chunk for this step, padded for the s bound (with A)
     and the e bound (with T): (2, active, 2h); the querier inputs them."""
@@ -382,7 +367,7 @@ async def _share_chunks(patterns, active, pattern_codes, step: int, h: int, quer
         for a, i in enumerate(active):
             start, stop = chunk_of(patterns[i].length, h, step)
             codes[:, a, :stop - start] = pattern_codes[i][start:stop]
-        chunks = np.stack([_chunk_key_bits(codes[0]), _chunk_key_bits(codes[1])])
+        chunks = np.stack([_chunk_layout(c & 1, c >> 1) for c in codes])
     return await input_raw(chunks, (2, len(active), 2 * h), FIELD, query_party, keyring)
 
 
@@ -392,7 +377,7 @@ def _first_step_fields(patterns, active, h: int, pb: int) -> tuple[np.ndarray, .
     starts with the chunk; e = (all ones, 1): after every row whose padded chunk is not above it."""
     lengths = [chunk_of(patterns[i].length, h, 0) for i in active]
     ones = np.ones((len(active), 1), dtype=np.int64)
-    return (bits_of([stop - start for start, stop in lengths], pb), 0 * ones,
+    return (bits_of([stop - start for start, stop in lengths], pb), np.zeros_like(ones),
             np.ones((len(active), pb), dtype=np.int64), ones)
 
 
@@ -459,8 +444,7 @@ def _pattern_codes(read_records, patterns: list[Pattern]) -> tuple[list[np.ndarr
     for p in patterns:
         key = (p.read, p.strand)
         if key not in strands:
-            read = np.asarray(read_records[p.read][1], dtype=np.int64)
-            strands[key] = read if p.strand == "+" else reverse_complement(read).astype(np.int64)
+            strands[key] = on_strand(read_records[p.read][1], p.strand)
         piece = strands[key][p.offset:p.offset + p.length]
         codes.append(_index_codes(piece))
         usable.append(int((piece < N_CODE).all()))
@@ -498,20 +482,26 @@ async def _masked(values: np.ndarray, keyring: KeyRing) -> np.ndarray:
     return await multiply(await _random(shape, keyring), np.broadcast_to(values, shape).copy(), FIELD, keyring)
 
 
+def _following_rows(per_row: np.ndarray, beyond: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lanes (and end value) of row j: j itself, then ``per_row`` of rows j, j + 1, ..., j + cap - 1
+    (``beyond`` past the last row): a bound copies out its own row number and its first cap rows."""
+    rows = per_row.shape[0]
+    padded = np.concatenate([per_row, np.tile(beyond, (cap, 1))])
+    lanes = np.concatenate([np.arange(rows)[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
+    return lanes, np.concatenate([[rows], np.tile(beyond, cap)])
+
+
 async def _exact_lanes(index: SecureFMIndex, lengths: list[int], cap: int) -> tuple[np.ndarray, np.ndarray]:
     """Lanes of row j for exact search: j; then for delta < cap, of row j + delta: SA and, per read length
     m, the N bases and record crossings of the window of m bases there (zero iff an occurrence is a hit)."""
     rows, n = index.rows, index.n
     nprefix = np.concatenate([[0], np.cumsum(index.nflag)]) % P
     x = np.arange(rows)
-    record_lengths = [length for _, length in index.records]
     bad = [(nprefix[np.minimum(x + m, n)] - nprefix[np.minimum(x, n)]
-            + _record_bad(index.starts, record_lengths, n, 0, m)) % P for m in lengths]
+            + _record_bad(index.starts, index.record_lengths, n, 0, m)) % P for m in lengths]
     per_row = np.concatenate([index.sa[:, None], await index.to_sa_order(np.stack(bad, axis=1))], axis=1)
     beyond = np.r_[0, np.ones(len(lengths), dtype=np.int64)]  # past the last row: position 0, not a hit
-    padded = np.concatenate([per_row, np.tile(beyond, (cap, 1))])
-    lanes = np.concatenate([x[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
-    return lanes, np.concatenate([[rows], np.tile(beyond, cap)])
+    return _following_rows(per_row, beyond, cap)
 
 
 async def _occurrences(s_lanes, e_lanes, usable, shared_usable, cap: int, query_party: int, keyring):
@@ -565,10 +555,8 @@ async def _exact(index, patterns, codes, usable, shared_usable, cap, query_party
 async def _seed_and_verify(index, patterns, codes, usable, shared_usable, cap, query_party, read_records, k):
     """k > 0: exact search of the k + 1 seeds of every read strand, then the Hamming test of the windows
     at the first ``cap`` rows from every seed's interval start."""
-    keyring, rows, lx, count = index.keyring, index.rows, index.position_bits, len(patterns)
-    padded = np.concatenate([index.sa_bits, np.zeros((cap, lx), dtype=np.int64)])
-    lanes = np.concatenate([np.arange(rows)[:, None]] + [padded[d:d + rows] for d in range(cap)], axis=1)
-    end = np.concatenate([[rows], np.zeros(cap * lx, dtype=np.int64)])
+    keyring, lx, count = index.keyring, index.position_bits, len(patterns)
+    lanes, end = _following_rows(index.sa_bits, np.zeros(lx, dtype=np.int64), cap)
     s_lanes, e_lanes = await backward_search(index, patterns, codes, query_party, lanes, end)
 
     c = (e_lanes[:, 0] - s_lanes[:, 0]) % P
@@ -603,12 +591,9 @@ async def _share_read_strands(read_records, strand_list, m: int, query_party: in
     """Shares of the one-hot read strands (N = zero row): (strands, 4m)."""
     values = None
     if mpc.pid == query_party:
-        eye = np.eye(N_CODE + 1, 4, dtype=np.int64)
         values = np.empty((len(strand_list), 4 * m), dtype=np.int64)
         for i, (read, strand) in enumerate(strand_list):
-            codes = np.asarray(read_records[read][1], dtype=np.int64)
-            codes = codes if strand == "+" else reverse_complement(codes).astype(np.int64)
-            values[i] = eye[codes].reshape(-1)
+            values[i] = one_hot(on_strand(read_records[read][1], strand)).reshape(-1)
     return await input_raw(values, (len(strand_list), 4 * m), FIELD, query_party, keyring)
 
 
@@ -647,7 +632,7 @@ async def _verify(index, m: int, start_bits, query, k: int, query_party: int):
     padded = np.zeros((n + m + 1, 4), dtype=np.int64)
     padded[:n] = index.onehot
     windows = np.lib.stride_tricks.sliding_window_view(padded, (m, 4))[:rows, 0].reshape(rows, 4 * m)
-    bad = _record_bad(index.starts, [length for _, length in index.records], n, 0, m)
+    bad = _record_bad(index.starts, index.record_lengths, n, 0, m)
     table_lanes = np.concatenate([windows, bad[:, None]], axis=1)
     end = np.concatenate([np.zeros(4 * m, dtype=np.int64), [1]])
     table_keys = bits_of(np.arange(rows), width)
@@ -659,7 +644,7 @@ async def _verify(index, m: int, start_bits, query, k: int, query_party: int):
                                   why="candidate windows: text positions and candidates sorted together; the "
                                       "sort destinations after a fresh secret shuffle are a uniform permutation")
         window, window_bad = lanes[:, :4 * m], lanes[:, 4 * m]
-        matches = await _inner_products(window, query[part], keyring)
+        matches = await multiply_sum(window.T, query[part].T, FIELD, keyring)  # one resharing
         d = (m - matches + (m + 1) * window_bad) % P
         differences = [(d - e) % P for e in range(k + 1)]
         tests = await _masked(np.stack(differences), keyring)
@@ -678,15 +663,6 @@ async def _verify(index, m: int, start_bits, query, k: int, query_party: int):
     return out
 
 
-async def _inner_products(a: np.ndarray, b: np.ndarray, keyring) -> np.ndarray:
-    """Shares of the row-wise inner products of two shared (n, w) arrays: local products, one resharing."""
-    if mpc.threshold == 0:
-        return ((a * b) % P).sum(axis=1) % P
-    from ..core.shuffle import multiply_sum
-
-    return await multiply_sum(a.T, b.T, FIELD, keyring)
-
-
 # ------------------------------------------------------------------------------------------ the engine
 
 FM_BATCH = 10_000  #: reads per backward-search batch by default (the index is reused across batches)
@@ -703,7 +679,7 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
                     step: int | None, build: str, batch_size: int | None, reference_party: int,
                     query_party: int) -> FMOutcome:
     """Build the index once, search the reads batch by batch; the querier's hits and overflowing reads."""
-    check_parameters(read_lengths, k, cap, step)
+    check_parameters(cap, step)
     step = step or default_step(read_lengths, k)
     index = await SecureFMIndex.build(records, record_meta, reference_party=reference_party, step=step,
                                       build=build)
@@ -807,7 +783,7 @@ def fm_search_plain(reference, reads, k: int, *, strand: str = "both", cap: int 
     hits, overflow = set(), set()
     bad = {m: _record_bad(starts, lengths, n, 0, m) for m in {len(r) for r in reads}}
     for p in patterns_of([len(r) for r in reads], k, strands):
-        read = reads[p.read] if p.strand == "+" else reverse_complement(reads[p.read]).astype(np.int64)
+        read = on_strand(reads[p.read], p.strand)
         piece = read[p.offset:p.offset + p.length]
         usable = bool((piece < N_CODE).all())
         s, e = _suffix_bounds(text, sa, _index_codes(piece))

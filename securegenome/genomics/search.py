@@ -34,7 +34,7 @@ from .. import core
 from ..core import mpc
 from ..errors import InputError, RelayedInputError
 from . import smallfield as sf
-from .alphabet import N_CODE, encode, reverse_complement
+from .alphabet import N_CODE, encode, on_strand, one_hot
 from .oracle import Hit
 
 PROTOCOL = "securegenome.search/2"
@@ -58,7 +58,6 @@ SCAN_SECONDS_FIXED = 1.3
 SCAN_SECONDS_PER_PAIR = 3.4e-9
 SCAN_SECONDS_PER_TEST = 6.4e-8
 
-_ONE_HOT = np.eye(N_CODE + 1, 4, dtype=np.int64)  # rows A, C, G, T = unit vectors; N = zero row
 
 
 @dataclass
@@ -193,10 +192,6 @@ def _distance(matches, m, out):
     for i in range(out.size):
         v = m - matches[i]
         out[i] = v + sf.P if v < 0 else v
-
-
-def _one_hot(codes: np.ndarray) -> np.ndarray:
-    return _ONE_HOT[np.asarray(codes, dtype=np.intp)]
 
 
 class WindowMatrices:
@@ -430,7 +425,7 @@ async def _share_reference(records, plan: ScanPlan, reference_party: int) -> np.
     size = 4 * sum(plan.record_lengths)
     values = None
     if mpc.pid == reference_party:
-        values = _one_hot(np.concatenate([codes for _, codes, _ in records])).reshape(-1)
+        values = one_hot(np.concatenate([codes for _, codes, _ in records])).reshape(-1)
     return sf.centered(await sf.share_input(values, reference_party, size))
 
 
@@ -453,7 +448,7 @@ async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.nd
         for m, columns in groups:
             for read, strand in columns:
                 codes = read_records[read][1]
-                parts.append(_one_hot(codes if strand == "+" else reverse_complement(codes)).reshape(-1))
+                parts.append(one_hot(on_strand(codes, strand)).reshape(-1))
         values = np.concatenate(parts)
     shares = sf.centered(await sf.share_input(values, query_party, size))
     out = {}
