@@ -68,11 +68,6 @@ def engine_run(genome, reads, k, engine, repeats):
             **party_stats(results)}
 
 
-def scan_tests(n, B, k):
-    """Opened window tests of the scan: windows x strands x B x (k + 1) x repetitions(k)."""
-    return (n - READ_LENGTH + 1) * len(STRANDS) * B * (k + 1) * repetitions(k)
-
-
 def fm_model(n, B, k):
     """``fmsearch.estimated_seconds`` with its split into index build and search, and the cost features."""
     lengths = [READ_LENGTH] * B
@@ -114,16 +109,9 @@ def case(genome, k, B, repeats, startup):
         row[engine]["hits"] = len(r["hits"])
     row["ratio_scan_over_fm"] = scan["median_s"] / fm["median_s"]
     row["faster"] = "fm" if fm["median_s"] < scan["median_s"] else "scan"
-    plan = ScanPlan((n,), (READ_LENGTH,) * B, k, STRANDS)
-    row["auto_choice"] = choose_engine("auto", plan)
-    row["auto_right"] = row["auto_choice"] == row["faster"]
-    tests = scan_tests(n, B, k)
-    row["scan_model"] = {"window_tests": tests, "model_s": scan_estimate(plan), **scan_features(n, B, k)}
-    model = fm_model(n, B, k)
-    stats = fm["stats"]
-    model.update({"measured_s": fm["median_s"], "measured_index_s": stats.get("index_seconds"),
-                  "measured_search_s": stats.get("search_seconds"),
-                  "measured_over_model": fm["median_s"] / model["model_s"]})
+    stats = fm["stats"]  # the models' predictions and auto's pick are added by summary()
+    model = {"measured_s": fm["median_s"], "measured_index_s": stats.get("index_seconds"),
+             "measured_search_s": stats.get("search_seconds")}
     row["fm_model"] = model
     if not row["ok"]:
         print(f"  WARNING k={k} B={B}: hits differ (scan ok {row['ok_scan']}, fm ok {row['ok_fm']}, "
@@ -177,10 +165,12 @@ def summary(rows, startup):
     for r in rows:
         by_k.setdefault(r["k"], []).append(r)
         plan = ScanPlan((r["reference_bp"],), (READ_LENGTH,) * r["reads"], r["k"], STRANDS)
-        r["auto_choice"] = choose_engine("auto", plan)  # the model now in the code
+        r["auto_choice"] = choose_engine("auto", plan)  # with the model now in the code
         r["auto_right"] = r["auto_choice"] == r["faster"]
-        r["scan_model"].update(model_s=scan_estimate(plan), **scan_features(r["reference_bp"], r["reads"], r["k"]))
+        features = scan_features(r["reference_bp"], r["reads"], r["k"])
+        r["scan_model"] = {"window_tests": features["tests"], "model_s": scan_estimate(plan), **features}
         r["fm_model"].update(fm_model(r["reference_bp"], r["reads"], r["k"]))
+        r["fm_model"]["measured_over_model"] = r["fm"]["median_s"] / r["fm_model"]["model_s"]
     crossovers = {f"k{k}": crossover(rs) for k, rs in by_k.items()}
     target = [r for r in rows if r["k"] == 0 and r["reads"] == 10_000]
     return {"crossover_reads": crossovers, "startup_s": startup, "fitted": fit_models(rows, startup),

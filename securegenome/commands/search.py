@@ -131,10 +131,9 @@ def _format(args) -> str:
 
 def _check_options(args) -> None:
     """Bad engine options fail here, in one line, before any party starts."""
-    if args.cap is not None and args.cap < 1:
-        raise InputError(f"--cap must be at least 1 (got {args.cap})")
-    if args.fm_step is not None and args.fm_step < 1:
-        raise InputError(f"--fm-step must be at least 1 (got {args.fm_step})")
+    from ..genomics.fmsearch import check_parameters
+
+    check_parameters(args.cap, args.fm_step)
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {args.batch_size})")
 

@@ -143,8 +143,9 @@ def chunk_of(length: int, h: int, step: int) -> tuple[int, int]:
     return start, stop
 
 
-def check_parameters(cap: int, step: int | None) -> None:
-    if cap < 1:
+def check_parameters(cap: int | None, step: int | None) -> None:
+    """One-line errors for bad fm options (None: the default)."""
+    if cap is not None and cap < 1:
         raise InputError(f"--cap must be at least 1 (got {cap})")
     if step is not None and step < 1:
         raise InputError(f"--fm-step must be at least 1 (got {step})")

@@ -59,7 +59,6 @@ SCAN_SECONDS_PER_PAIR = 3.4e-9
 SCAN_SECONDS_PER_TEST = 6.4e-8
 
 
-
 @dataclass
 class SearchOutcome:
     """What a party learns: ``hits`` for the querier (None elsewhere) and the public sizes."""
