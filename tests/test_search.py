@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from securegenome.errors import InputError, PartyFailure
 from securegenome.genomics import read_sequences, reverse_complement
 from securegenome.genomics import search
-from securegenome.genomics import smallfield as sf
+from securegenome.core import smallfield as sf
 from securegenome.genomics.oracle import kmismatch_hits
 
 LAMBDA = os.path.join(os.path.dirname(__file__), os.pardir, "data", "lambda_phage.fa")

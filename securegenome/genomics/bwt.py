@@ -50,12 +50,9 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..core.permutation import LEAKAGE as PERMUTATION_LEAKAGE
-from ..core.permutation import open_shuffled, placed
-from ..core.shuffle import KeyRing, input_raw, multiply, secure_array, shuffle_together
-from ..core.sort import FIELD, SMALL, key_bits
-from ..core.sort import LEAKAGE as SORT_LEAKAGE
-from ..core.sort import sort_destinations as core_sort_destinations
+from ..core import PERMUTATION_LEAKAGE, SORT_LEAKAGE, KeyRing, input_raw, key_bits, multiply, open_shuffled, placed
+from ..core import SMALL, SMALL_FIELD as FIELD, secure_array, shuffle_together
+from ..core import sort_destinations as core_sort_destinations
 from ..errors import InputError
 from .oracle import BWT_LETTERS, DOLLAR
 

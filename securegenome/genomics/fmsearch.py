@@ -54,10 +54,8 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..core.permutation import LEAKAGE as PERMUTATION_LEAKAGE
-from ..core.permutation import open_shuffled, placed
-from ..core.shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array
-from ..core.sort import FIELD, SMALL, bits_of, radix_destinations
+from ..core import PERMUTATION_LEAKAGE, KeyRing, SecretShuffle, bits_of, input_raw, multiply, multiply_sum
+from ..core import SMALL, SMALL_FIELD as FIELD, open_shuffled, placed, radix_destinations, raw_shares, secure_array
 from ..errors import InputError
 from .alphabet import N_CODE, on_strand, one_hot
 from .bwt import HIDING_LABELS as BWT_HIDING_LABELS

@@ -33,7 +33,7 @@ import numpy as np
 from .. import core
 from ..core import mpc
 from ..errors import InputError, RelayedInputError
-from . import smallfield as sf
+from ..core import smallfield as sf
 from .alphabet import N_CODE, encode, on_strand, one_hot
 from .oracle import Hit
 

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ..core import mpc
+from ._mpyc import mpc
 
 P = 4_194_301  # 2^22 - 3, prime: products of two elements fit int64, 1024 of them fit float64 exactly
 BITS = 22
