@@ -11,6 +11,8 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Release:
@@ -27,11 +29,27 @@ class Release:
 class Ledger:
     """The releases of one run, in the order they happened (identical order on every party)."""
 
-    def __init__(self, releases=()):
+    def __init__(self, releases=(), transcript=()):
         self.releases: list[Release] = list(releases)
+        #: this party's own view: one {"what", "to", "values"} per opening it received, in order (the
+        #: auditor's transcript: what it actually saw, for view-equality tests and ``--transcript``)
+        self.transcript: list[dict] = list(transcript)
 
     def record(self, release: Release) -> None:
         self.releases.append(release)
+
+    def receive(self, what: str, receivers, values) -> None:
+        """Note the values this party received from an opening (flattened to ints/floats)."""
+        self.transcript.append({"what": what, "to": list(receivers), "values": flatten(values)})
+
+    def views(self, what: str | None = None) -> list:
+        """The values this party received, opening by opening (only those labelled ``what`` if given)."""
+        return [entry["values"] for entry in self.transcript if what is None or entry["what"] == what]
+
+    def write_transcript(self, path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.transcript, f)
+            f.write("\n")
 
     def __iter__(self):
         return iter(self.releases)
@@ -61,6 +79,22 @@ class Ledger:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=1)
             f.write("\n")
+
+
+def flatten(values) -> list:
+    """An opened value as a flat list of Python ints/floats (field elements as their integer values)."""
+    if values is None:
+        return []
+    if isinstance(values, (list, tuple)):
+        return [v for a in values for v in flatten(a)]
+    values = getattr(values, "value", values)  # MPyC field elements/arrays hold their value here
+    if isinstance(values, np.ndarray):
+        return [v for a in values.reshape(-1).tolist() for v in flatten(a)]
+    if isinstance(values, np.generic):
+        return [values.item()]
+    if isinstance(values, (int, float)):
+        return [values]
+    return [int(values) if hasattr(values, "__int__") else float(values)]
 
 
 _current = Ledger()

@@ -29,11 +29,16 @@ async def open(x, *, to=None, why: str, what: str, epsilon=None, delta=None):
     ``what`` is a short label a protocol documents (e.g. ``"shuffle.permutation"``); ``why`` says why the
     release is acceptable.  Receivers get the value as :meth:`mpyc.runtime.Runtime.output` gives it
     (ints, floats, numpy arrays); the other parties get ``None``.  ``epsilon``/``delta`` are noted for
-    differentially private releases.
+    differentially private releases.  A receiver also notes the values in its ledger's ``transcript``
+    (its own view, for auditors and view-equality tests).
     """
     if not why or not what:
         raise ValueError("every opening needs a label (what) and a reason (why)")
     receivers = _receivers(to)
-    current_ledger().record(Release(what, why, receivers, _count(x), epsilon, delta))
+    ledger = current_ledger()
+    ledger.record(Release(what, why, receivers, _count(x), epsilon, delta))
     y = await mpc.output(x, receivers=list(receivers))
-    return y if mpc.pid in receivers else None
+    if mpc.pid not in receivers:
+        return None
+    ledger.receive(what, receivers, y)
+    return y
