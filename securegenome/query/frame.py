@@ -277,19 +277,28 @@ def explain(results: list[Result], epsilon: float, delta: float = 0.0, parties: 
     return plan.explain(contributors=(m - 1) // 2 + 1)
 
 
-def compute(results: list[Result], epsilon: float, delta: float = 0.0, *, accountant=None,
-            budget_files: dict | None = None, budget: float | None = None, budget_delta: float = 0.0,
-            exact_for_testing: bool = False, **session) -> list:
+def compute(results: list[Result], epsilon: float, delta: float = 0.0, **options) -> list:
     """Run ``results`` in one secure computation under one budget (ε, δ); one DataFrame each.
+
+    Options (see :func:`run_plan`): ``accountant``, ``budget_files``, ``budget``, ``budget_delta``,
+    ``exact_for_testing`` and the :func:`securegenome.core.run` session options (``parties``,
+    ``threshold``, ``hosts``, ``party_id``, ``timeout``, ``sync``, TLS ...).
+    """
+    return run_plan(results, epsilon, delta, **options)[0]
+
+
+def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accountant=None,
+             budget_files: dict | None = None, budget: float | None = None, budget_delta: float = 0.0,
+             exact_for_testing: bool = False, **session) -> tuple[list, list]:
+    """:func:`compute`, also returning the parties' :class:`~securegenome.core.PartyResult` list (ledger,
+    bytes, time).
 
     - ``accountant``: a :class:`~securegenome.core.PrivacyAccountant` kept by the caller: the plan is
       refused before any party starts if it does not fit, and charged after the run;
     - ``budget_files``: ``{party_id: path}``, each party's own budget file (created with ``budget``,
       ``budget_delta`` if missing), checked and charged by that party before anything is shared;
     - ``exact_for_testing``: TEST ONLY — open the aggregates without noise (for comparison with the
-      plaintext twin); nothing is charged;
-    - ``session``: :func:`securegenome.core.run` options (``parties``, ``threshold``, ``hosts``,
-      ``party_id``, ``timeout``, ``sync``, TLS ...).
+      plaintext twin); nothing is charged.
     """
     from . import budget as budgets
     from .protocol import query_protocol, read_table
@@ -305,21 +314,21 @@ def compute(results: list[Result], epsilon: float, delta: float = 0.0, *, accoun
         raise InputError(f"give one table for each of the {parties} parties (got parties {sorted(tables)})")
     for pid, table in tables.items():  # unknown columns: refused here, before any party starts
         check_columns(plan, table, read_table)
-    if accountant is not None and not exact_for_testing:
-        budgets.charged(accountant, plan)
+    if not exact_for_testing:
+        if accountant is not None:
+            budgets.charged(accountant, plan)
+        for pid, path in (budget_files or {}).items():  # each local party's file, before any party starts
+            budgets.charged(budgets.load(path, budget, budget_delta), plan)
     private = {pid: {"table": t, "budget_file": (budget_files or {}).get(pid)} for pid, t in tables.items()}
     if not hosts:
         session["parties"] = parties
-    results_ = core.run(query_protocol, kwargs={"plan": plan, "exact": exact_for_testing, "budget": budget,
-                                                "budget_delta": budget_delta}, private=private, **session)
+    party_results = core.run(query_protocol, kwargs={"plan": plan, "exact": exact_for_testing, "budget": budget,
+                                                     "budget_delta": budget_delta}, private=private, **session)
     if accountant is not None and not exact_for_testing:
-        accountant.absorb(results_)
-    value = results_[0].value
+        accountant.absorb(party_results)
+    value = party_results[0].value
     flat = result_tables(plan, value["opened"], value["contributors"])
-    shaped = [r.shape(t) for r, t in zip(results, flat)]
-    for table in shaped:
-        table.attrs["ledger"] = results_[0].ledger
-    return shaped
+    return [r.shape(t) for r, t in zip(results, flat)], party_results
 
 
 def check_columns(plan: Plan, table, read_table) -> None:
