@@ -303,8 +303,10 @@ def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accou
     from . import budget as budgets
     from .protocol import query_protocol, read_table
 
-    plan = make_plan(results, epsilon, delta)
     tables = results[0].frame._tables
+    for table in tables.values():  # unknown columns: refused here, before any party starts
+        check_columns([r.query for r in results], table, read_table)
+    plan = make_plan(results, epsilon, delta)
     hosts = session.get("hosts")
     parties = len(hosts) if hosts else session.pop("parties", None) or len(tables)
     if hosts:
@@ -312,8 +314,6 @@ def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accou
             raise InputError("a multi-host run takes only this party's own table")
     elif set(tables) != set(range(parties)):
         raise InputError(f"give one table for each of the {parties} parties (got parties {sorted(tables)})")
-    for pid, table in tables.items():  # unknown columns: refused here, before any party starts
-        check_columns(plan, table, read_table)
     if not exact_for_testing:
         if accountant is not None:
             budgets.charged(accountant, plan)
@@ -327,12 +327,15 @@ def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accou
     if accountant is not None and not exact_for_testing:
         accountant.absorb(party_results)
     value = party_results[0].value
+    if exact_for_testing:
+        for release in plan.releases:
+            release.epsilon = 0.0  # no noise was added: noise sd 0
     flat = result_tables(plan, value["opened"], value["contributors"])
     return [r.shape(t) for r, t in zip(results, flat)], party_results
 
 
-def check_columns(plan: Plan, table, read_table) -> None:
-    """Refuse a plan naming a column the (local) table does not have, reading only its header."""
+def check_columns(queries: list[Query], table, read_table) -> None:
+    """Refuse queries naming a column the (local) table does not have, reading only its header."""
     import pandas as pd
 
     if isinstance(table, (str, os.PathLike)):
@@ -341,7 +344,7 @@ def check_columns(plan: Plan, table, read_table) -> None:
     else:
         frame, label = read_table(table)
     have = set(map(str, frame.columns))
-    for q in plan.queries:
+    for q in queries:
         parts = [q.where] + [k for _, k in q.keys] + [a.arg for a in q.aggs]
         for e in parts:
             for name in sorted(e.columns()) if e is not None else ():
