@@ -141,7 +141,7 @@ def budget_paths(args, options: dict) -> dict[int, str]:
 
 def main(args):
     from ..query import SecureFrame, sql_results
-    from ..query.frame import explain, run_plan
+    from ..query.frame import check_tables, explain, run_plan
 
     options = session_options(args)
     paths = party_data_paths(args, options)
@@ -149,6 +149,7 @@ def main(args):
     bounds, domains = declarations(args)
     frame = SecureFrame(paths, bounds=bounds, domains=domains)
     result = sql_results(args.sql, frame)
+    check_tables([result])
     if not (math.isfinite(args.epsilon) and args.epsilon > 0):
         raise InputError(f"--epsilon must be a positive number, not {args.epsilon:g}")
     plan_text = explain([result], args.epsilon, args.delta, parties=options["parties"])

@@ -301,11 +301,10 @@ def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accou
       plaintext twin); nothing is charged.
     """
     from . import budget as budgets
-    from .protocol import query_protocol, read_table
+    from .protocol import query_protocol
 
     tables = results[0].frame._tables
-    for table in tables.values():  # unknown columns: refused here, before any party starts
-        check_columns([r.query for r in results], table, read_table)
+    check_tables(results)
     plan = make_plan(results, epsilon, delta)
     hosts = session.get("hosts")
     parties = len(hosts) if hosts else session.pop("parties", None) or len(tables)
@@ -332,6 +331,14 @@ def run_plan(results: list[Result], epsilon: float, delta: float = 0.0, *, accou
             release.epsilon = 0.0  # no noise was added: noise sd 0
     flat = result_tables(plan, value["opened"], value["contributors"])
     return [r.shape(t) for r, t in zip(results, flat)], party_results
+
+
+def check_tables(results: list[Result]) -> None:
+    """Refuse results naming a column that a (local) party table lacks, before any party starts."""
+    from .protocol import read_table
+
+    for table in results[0].frame._tables.values():
+        check_columns([r.query for r in results], table, read_table)
 
 
 def check_columns(queries: list[Query], table, read_table) -> None:
