@@ -117,7 +117,7 @@ def plot_errors(cases: list[dict], timing: dict) -> str:
         ax2.plot([k] * len(c["secure_errors"]), c["secure_errors"], "r.", label="secure runs" if k == 1 else None)
     ax2.set_yscale("symlog", linthresh=1)
     ax2.set_ylabel("DP median − exact median (years)")
-    ax2.set_title("median of age: error (box 25-75%, whiskers 2.5-97.5%)")
+    ax2.set_title("DP median of age − exact (box 25-75%, whiskers 2.5-97.5%)", fontsize=9)
     ax2.legend()
     fig.tight_layout()
     os.makedirs(RESULTS, exist_ok=True)

@@ -64,6 +64,9 @@ def register(sub):
                    help="public categories of a group key column (repeat per column)")
     g.add_argument("--schema", default=None, metavar="JSON",
                    help='bounds and domains from a file: {"bounds": {"age": [0, 120]}, "domains": {"grp": ["A", "B"]}}')
+    g.add_argument("--quantile-bins", type=int, default=None, metavar="B",
+                   help="quantiles are selected among B equal bins of their bounds (default 128); "
+                        "fewer bins suit small groups (less noise in total), more give a finer answer")
     g = p.add_argument_group("differential privacy")
     g.add_argument("--epsilon", type=float, required=True, metavar="EPS",
                    help="epsilon of this query, split equally over its aggregates (smaller = more private)")
@@ -142,13 +145,14 @@ def budget_paths(args, options: dict) -> dict[int, str]:
 def main(args):
     from ..query import SecureFrame, sql_results
     from ..query.frame import check_tables, explain, run_plan
+    from ..query.plan import QUANTILE_BINS
 
     options = session_options(args)
     paths = party_data_paths(args, options)
     budgets = budget_paths(args, options)
     bounds, domains = declarations(args)
     frame = SecureFrame(paths, bounds=bounds, domains=domains)
-    result = sql_results(args.sql, frame)
+    result = sql_results(args.sql, frame, quantile_bins=args.quantile_bins or QUANTILE_BINS)
     check_tables([result])
     if not (math.isfinite(args.epsilon) and args.epsilon > 0):
         raise InputError(f"--epsilon must be a positive number, not {args.epsilon:g}")

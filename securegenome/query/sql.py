@@ -44,9 +44,10 @@ class Unsupported(InputError):
     """A SQL feature the compiler does not accept."""
 
 
-def sql_results(sql: str, frame: SecureFrame) -> Result:
+def sql_results(sql: str, frame: SecureFrame, quantile_bins: int = QUANTILE_BINS) -> Result:
     """Compile one SELECT over ``frame`` into a lazy :class:`~securegenome.query.frame.Result` whose table
-    has the SELECT list's columns (each aggregate followed by its ``<alias>_noise_sd``)."""
+    has the SELECT list's columns (each aggregate followed by its ``<alias>_noise_sd``); quantiles are
+    selected among ``quantile_bins`` equal public bins of their bounds."""
     try:
         statements = [s for s in sqlglot.parse(sql) if s is not None]
     except sqlglot.errors.SqlglotError as exc:
@@ -88,7 +89,7 @@ def sql_results(sql: str, frame: SecureFrame) -> Result:
         if found is not node:
             raise Unsupported(f"SQL: arithmetic on aggregates ({node.sql()}) is not supported; compute it "
                               f"from the result")
-        aggs.append(_aggregate(node, name, frame))
+        aggs.append(_aggregate(node, name, frame, quantile_bins))
         columns.append((name, name, True))
     if not aggs:
         raise InputError("SQL: the SELECT list has no aggregate (COUNT, SUM, AVG, ...): nothing to release")
@@ -142,14 +143,14 @@ def _find_aggregate(node):
     return None
 
 
-def _aggregate(node, name: str, frame: SecureFrame) -> Agg:
+def _aggregate(node, name: str, frame: SecureFrame, bins: int) -> Agg:
     q = None
     if isinstance(node, exp.WithinGroup):  # PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)
         inner, order = node.this, node.expression
         if not isinstance(inner, (exp.PercentileCont, exp.PercentileDisc)) or len(order.expressions) != 1:
             raise Unsupported(f"SQL: {node.sql()} is not supported")
         q = _number(inner.this, "the quantile level")
-        return Agg("quantile", _row(order.expressions[0].this, frame), name, q=q, bins=QUANTILE_BINS)
+        return Agg("quantile", _row(order.expressions[0].this, frame), name, q=q, bins=bins)
     func = AGGREGATES[type(node)]
     arg = node.this
     if isinstance(arg, exp.Distinct):
@@ -166,7 +167,7 @@ def _aggregate(node, name: str, frame: SecureFrame) -> Agg:
             if level is None:
                 raise Unsupported(f"SQL: {node.sql()} needs a quantile level")
             q = _number(level, "the quantile level")
-        return Agg("quantile", _row(arg, frame), name, q=q, bins=QUANTILE_BINS)
+        return Agg("quantile", _row(arg, frame), name, q=q, bins=bins)
     ddof = 0 if isinstance(node, POPULATION) else 1
     return Agg(func, _row(arg, frame), name, ddof=ddof)
 
