@@ -324,32 +324,33 @@ def evaluate(expr: Expr, frame, label: str = "table") -> np.ndarray:
     if isinstance(expr, Lit):
         return np.full(len(frame), expr.value, dtype=object if isinstance(expr.value, str) else float)
     if isinstance(expr, Arith):
-        a = _numeric(expr.left, frame, label)
-        b = _numeric(expr.right, frame, label)
+        a = numeric(expr.left, frame, label)
+        b = numeric(expr.right, frame, label)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[expr.op](a, b)
         out[~np.isfinite(out)] = np.nan  # x/0 is missing, as in SQL
         return out
     if isinstance(expr, Clip):
-        return np.clip(_numeric(expr.arg, frame, label), expr.lower, expr.upper)
+        return np.clip(numeric(expr.arg, frame, label), expr.lower, expr.upper)
     if isinstance(expr, Cut):
-        return bin_index(_numeric(expr.arg, frame, label), expr.edges)
+        return bin_index(numeric(expr.arg, frame, label), expr.edges)
     if isinstance(expr, Compare):
         return _compare(expr, frame, label)
     if isinstance(expr, IsIn):
         return codes(evaluate(expr.arg, frame, label), list(expr.values)) >= 0
     if isinstance(expr, IsNull):
         v = evaluate(expr.arg, frame, label)
-        return _missing(v)
+        return missing(v)
     if isinstance(expr, Logic):
-        a, b = _predicate(expr.left, frame, label), _predicate(expr.right, frame, label)
+        a, b = predicate(expr.left, frame, label), predicate(expr.right, frame, label)
         return (a & b) if expr.op == "and" else (a | b)
     if isinstance(expr, Not):
-        return ~_predicate(expr.arg, frame, label)
+        return ~predicate(expr.arg, frame, label)
     raise InputError(f"cannot evaluate {expr!r}")
 
 
-def _missing(v: np.ndarray) -> np.ndarray:
+def missing(v: np.ndarray) -> np.ndarray:
+    """True where a value is missing (NaN, None)."""
     if v.dtype == object:
         import pandas as pd
         return pd.isna(v)
@@ -358,7 +359,8 @@ def _missing(v: np.ndarray) -> np.ndarray:
     return np.zeros(v.shape, dtype=bool)
 
 
-def _numeric(expr: Expr, frame, label) -> np.ndarray:
+def numeric(expr: Expr, frame, label) -> np.ndarray:
+    """The expression's values as float64 (conditions as 0/1); text or a bin is an error."""
     v = evaluate(expr, frame, label)
     if v.dtype == bool:
         return v.astype(float)
@@ -369,7 +371,8 @@ def _numeric(expr: Expr, frame, label) -> np.ndarray:
     return v
 
 
-def _predicate(expr: Expr, frame, label) -> np.ndarray:
+def predicate(expr: Expr, frame, label) -> np.ndarray:
+    """A condition's values (bool); anything else is an error."""
     if not isinstance(expr, PREDICATES):
         raise InputError(f"{expr} is not a condition (use a comparison, isin, isnull, &, |, ~)")
     return evaluate(expr, frame, label)
@@ -381,8 +384,8 @@ def _compare(expr: Compare, frame, label) -> np.ndarray:
         if expr.op not in ("==", "!="):
             raise InputError(f"{expr}: text can only be compared with == and !=")
         equal = _as_text(a) == _as_text(b)
-        missing = _missing(a) | _missing(b)
-        return (equal if expr.op == "==" else ~equal) & ~missing
+        absent = missing(a) | missing(b)
+        return (equal if expr.op == "==" else ~equal) & ~absent
     with np.errstate(invalid="ignore"):
         out = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
                "==": np.equal, "!=": np.not_equal}[expr.op](a, b)
@@ -414,17 +417,17 @@ def codes(values: np.ndarray, categories: list) -> np.ndarray:
     out = np.full(len(values), -1, dtype=np.int64)
     if values.dtype == bool:
         values = values.astype(float)
-    if all(isinstance(c, (int, float)) and not isinstance(c, bool) or isinstance(c, bool) for c in categories):
+    if all(isinstance(c, (int, float)) for c in categories):  # bools are numbers too
         import pandas as pd
         numbers_ = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
         for k, c in enumerate(categories):
             out[(numbers_ == float(c)) & (out < 0)] = k
         return out
     text = _as_text(values)
-    missing = _missing(values)
+    absent = missing(values)
     lookup = {_text(c): k for k, c in reversed(list(enumerate(categories)))}
     for i, t in enumerate(text):
-        if not missing[i]:
+        if not absent[i]:
             out[i] = lookup.get(t, -1)
     return out
 

@@ -5,7 +5,7 @@
     old = sf[(sf.age > 50) & sf.ph_ecog.isin([0, 1])]
     old["decade"] = old.age.cut(range(0, 130, 10))
     by_sex = old.groupby("sex").agg(n=("age", "count"), mean_age=("age", "mean"), sd=("age", "std"))
-    print(by_sex.explain(epsilon=1.0))
+    by_sex.explain(epsilon=1.0)                         # prints the plan
     table = by_sex.compute(epsilon=1.0)                 # 3 party processes, one per table
     many = compute([by_sex, sf.median("age"), sf.crosstab("sex", "decade")], epsilon=1.0)
 
@@ -215,8 +215,9 @@ class Result:
     def __init__(self, frame: SecureFrame, query: Query, layout: str = "frame"):
         self.frame, self.query, self.layout = frame, query, layout
 
-    def explain(self, epsilon: float, delta: float = 0.0, parties: int | None = None) -> str:
-        return explain([self], epsilon, delta, parties)
+    def explain(self, epsilon: float, delta: float = 0.0, parties: int | None = None) -> None:
+        """Print the plan: every release, its sensitivity, its share of ε and its noise (nothing runs)."""
+        print(explain([self], epsilon, delta, parties))
 
     def compute(self, epsilon: float, delta: float = 0.0, **options):
         """Run the query (see :func:`compute` for the options); returns a pandas DataFrame."""

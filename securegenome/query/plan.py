@@ -260,7 +260,7 @@ def local_vectors(plan: Plan, frame, label: str = "table") -> dict[str, np.ndarr
     for i, q in enumerate(plan.queries):
         keep = np.ones(len(frame), dtype=bool)
         if q.where is not None:
-            keep = ex._predicate(q.where, frame, label).astype(bool)
+            keep = ex.predicate(q.where, frame, label).astype(bool)
         cell = np.zeros(len(frame), dtype=np.int64)
         for (name, key), dom in zip(q.keys, plan.key_domains[i]):
             code = ex.key_codes(key, dom, frame, label)
@@ -272,8 +272,8 @@ def local_vectors(plan: Plan, frame, label: str = "table") -> dict[str, np.ndarr
             if agg.arg is not None:
                 values = ex.evaluate(agg.arg, frame, label)
                 if agg.func != "count":
-                    values = ex._numeric(agg.arg, frame, label)
-            present = keep if values is None else keep & ~ex._missing(values)
+                    values = ex.numeric(agg.arg, frame, label)
+            present = keep if values is None else keep & ~ex.missing(values)
             for r in (r for r in plan.releases if (r.query, r.agg) == (i, j)):
                 out[r.label] = _release_vector(r, agg, values, present, cell, g, plan)
     return out

@@ -8,7 +8,8 @@ Protocol (every party, the same public plan, its own table):
 2. load the own budget file (if any) and refuse a plan that does not fit it, before anything is shared;
 3. agree on the plan's fingerprint, ε, δ and the mode (:func:`core.agree`): a mismatch stops every party;
 4. charge the budget file (before anything is opened);
-5. secret-share the vectors (one ``mpc.input`` of all releases at once, SecInt(64)) and add them up;
+5. secret-share the vectors (one ``mpc.input`` of all count/sum releases at once in SecInt(64), one of all
+   quantile histograms in the fewest bits their comparisons need, ~45 for 3 parties) and add them up;
 6. per count/sum release: :func:`core.dp_open` — discrete Laplace (or, with δ > 0, discrete Gaussian) noise
    drawn inside the MPC by parties 0..t, calibrated to the release's sensitivity and ε share;
 7. per quantile: the histogram over the public quantile bins gets discrete Laplace noise (scale 1/ε_i) in
@@ -31,7 +32,7 @@ from .. import core
 from ..core import dp, mpc
 from ..errors import InputError
 from . import budget as budgets
-from .plan import QUANTILE_DIGITS, Plan, local_vectors
+from .plan import MAX_ROWS, QUANTILE_DIGITS, Plan, local_vectors
 
 LEAKAGE = {
     "query.noisy_aggregate": "one count or sum vector (one value per public group cell) plus discrete Laplace "
@@ -79,11 +80,10 @@ async def query_protocol(plan: Plan, *, table, exact: bool = False, budget_file:
                      cells=[r.cells for r in plan.releases])
     if accountant is not None:
         budgets.save(budget_file, accountant)
-    shared = await _share_sum(np.concatenate([vectors[r.label] for r in plan.releases]))
-    opened, offset = {}, 0
+    shared = await _shared_releases(plan, vectors, exact)
+    opened = {}
     for r in core.progress(plan.releases, desc="query releases"):
-        x = shared[offset:offset + r.cells]
-        offset += r.cells
+        x = shared[r.label]
         if r.role == "hist":
             opened[r.label] = await _quantile(x, plan, r, exact)
         elif exact:
@@ -99,9 +99,38 @@ async def query_protocol(plan: Plan, *, table, exact: bool = False, budget_file:
             "budget": None if accountant is None else accountant.to_dict()}
 
 
-async def _share_sum(local: np.ndarray):
+async def _shared_releases(plan: Plan, vectors: dict, exact: bool) -> dict:
+    """Every release summed over the parties, in shares: counts and sums in SecInt(64), quantile histograms
+    in the smallest secure integers their comparisons need (cheaper comparisons); one input round each."""
+    out = {}
+    for kind, bits in (("linear", BITS), ("hist", quantile_bits(plan, exact))):
+        releases = [r for r in plan.releases if (r.role == "hist") == (kind == "hist")]
+        if not releases:
+            continue
+        total = await _share_sum(np.concatenate([vectors[r.label] for r in releases]), bits)
+        offset = 0
+        for r in releases:
+            out[r.label] = total[offset:offset + r.cells]
+            offset += r.cells
+    return out
+
+
+def quantile_bits(plan: Plan, exact: bool) -> int:
+    """Bits of the secure integers holding the quantile histograms: 1000 x (all rows + every bin's largest
+    noise) must fit, with room for the comparison's sign; the same on every party (public plan, m, t)."""
+    hists = [r for r in plan.releases if r.role == "hist"]
+    if not hists:
+        return BITS
+    bound = 0 if exact else max(len(dp.noise_contributors()) * dp.discrete_laplace_bound(r.sensitivity / r.epsilon)
+                                for r in hists)
+    bins = max(plan.queries[r.query].aggs[r.agg].bins for r in hists)
+    top = QUANTILE_DIGITS * (len(mpc.parties) * MAX_ROWS + bins * bound)
+    return min(BITS, top.bit_length() + 2)
+
+
+async def _share_sum(local: np.ndarray, bits: int = BITS):
     """The sum over all parties of their (equal-length, public length) integer vectors, in shares."""
-    secint = mpc.SecInt(BITS)
+    secint = mpc.SecInt(bits)
     mine = secint.array(local.astype(object))
     if len(mpc.parties) == 1:
         return mine
