@@ -400,6 +400,18 @@ def test_cli_files_end_to_end_one_party(tmp_path):
                  "--budget-file", str(tmp_path / "b.json")]) == 2  # 0.5 left
 
 
+def test_frames_are_independent_copies():
+    sf = SecureFrame([pd.DataFrame({"a": [1.0], "b": [2.0]})], bounds={"a": (0, 1), "b": (0, 2)})
+    narrow = sf[["a"]]
+    filtered = narrow[narrow.a > 0]
+    filtered["c"] = filtered.a * 2
+    with pytest.raises(InputError, match="unknown column 'c'"):
+        narrow.mean("c")
+    assert filtered.mean("c").plaintext()["c"].iloc[0] == 2.0
+    with pytest.raises(InputError, match="unknown column 'b'"):
+        filtered.mean("b")
+
+
 def test_dataset_name_and_value_checks():
     with pytest.raises(InputError, match="low <= high"):
         SecureFrame([pd.DataFrame()], bounds={"x": (5, 1)})

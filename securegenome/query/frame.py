@@ -57,6 +57,7 @@ class SecureFrame:
     def _copy(self) -> SecureFrame:
         new = copy.copy(self)
         new._derived = dict(self._derived)
+        new._visible = None if self._visible is None else set(self._visible)
         return new
 
     def __getattr__(self, name):
