@@ -88,15 +88,15 @@ def median_errors(parts, parties: int, secure_runs: int, draws: int) -> list[dic
         noisy = hist[None, :] + sum(dp.sample_discrete_laplace(scale, draws * agg.bins).reshape(draws, agg.bins)
                                     for _ in range(contributors))
         simulated = lo + (select_quantile_bin(noisy, agg.q) + 0.5) * width - exact
-        secure = [float(query.compute(epsilon=eps, parties=parties, timeout=1800)[f"median(age)"].iloc[0]) - exact
+        secure = [float(query.compute(epsilon=eps, parties=parties, timeout=1800)["median(age)"].iloc[0]) - exact
                   for _ in range(secure_runs)]
         abs_err = np.abs(simulated)
         out.append({"rows": rows, "epsilon": eps, "exact_median": exact, "bin_width": width, "draws": draws,
                     "error_quantiles": {q: float(np.quantile(simulated, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
                     "median_abs_error": float(np.median(abs_err)), "p95_abs_error": float(np.quantile(abs_err, 0.95)),
                     "secure_errors": secure, "simulated_errors": simulated.tolist()})
-        print(f"median, {rows} rows, epsilon={eps:g}: |error| median {np.median(abs_err):.3g}, 95% {np.quantile(abs_err, .95):.3g} "
-              f"(bin width {width:.3g}); secure runs {np.round(secure, 3).tolist()}", flush=True)
+        print(f"median, {rows} rows, epsilon={eps:g}: |error| median {np.median(abs_err):.3g}, "
+              f"95% {np.quantile(abs_err, .95):.3g} (bin width {width:.3g}); secure runs {np.round(secure, 3).tolist()}", flush=True)
     return out
 
 

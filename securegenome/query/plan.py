@@ -12,8 +12,8 @@ release's per-row bound.
 | sum       | Σ clip(x) over present values                                          | max(|L|, |U|)             |
 | mean      | present count; Σ (x − m), m = (L+U)/2                                  | 1; h = (U−L)/2            |
 | var, std  | present count; Σ (x − m); Σ ((x − m)² − h²/2)                          | 1; h; h²/2                |
-| quantile  | histogram of clip(x) over B public bins (not opened: the bin of the quantile is selected inside the MPC) | 1 |
-| histogram, crosstab | counts per (group, bin / category)                           | 1                         |
+| quantile  | histogram of clip(x) over B public bins (kept secret; the quantile's bin is selected in the MPC) | 1 |
+| histogram, crosstab | counts per (group, bin or category)                          | 1                         |
 
 Sums are of real values rounded per row to a power-of-two grid (:func:`resolution`): each row's term is an
 integer of at most ``RESOLUTION_BITS`` bits, so they add up exactly in secure integers and the plaintext twin
