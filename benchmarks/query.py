@@ -96,7 +96,8 @@ def median_errors(parts, parties: int, secure_runs: int, draws: int) -> list[dic
                     "median_abs_error": float(np.median(abs_err)), "p95_abs_error": float(np.quantile(abs_err, 0.95)),
                     "secure_errors": secure, "simulated_errors": simulated.tolist()})
         print(f"median, {rows} rows, epsilon={eps:g}: |error| median {np.median(abs_err):.3g}, "
-              f"95% {np.quantile(abs_err, .95):.3g} (bin width {width:.3g}); secure runs {np.round(secure, 3).tolist()}", flush=True)
+              f"95% {np.quantile(abs_err, .95):.3g} (bin width {width:.3g}); "
+              f"secure runs {np.round(secure, 3).tolist()}", flush=True)
     return out
 
 
