@@ -332,6 +332,18 @@ def test_one_party_over_budget_stops_everyone_before_sharing(run3, tmp_path):
     assert {pid: open(p).read() for pid, p in files.items()} == before
 
 
+def test_parties_with_different_plans_stop_before_sharing(run3, tmp_path):
+    """In a multi-host run each party compiles the query with its own declarations: different bounds give a
+    different plan, and every party stops at the agreement, before any share or budget charge."""
+    parts = tables(12)
+    plans = [make_plan([SecureFrame(parts, bounds={"age": (0, hi)}).mean("age")], 1.0) for hi in (120, 120, 100)]
+    files = {pid: str(tmp_path / f"b{pid}.json") for pid in range(3)}
+    with pytest.raises(Exception, match="disagree on public parameters: plan"):
+        run3(query_protocol, private={pid: {"plan": plans[pid], "table": parts[pid], "budget_file": files[pid],
+                                            "budget": 2.0} for pid in range(3)})
+    assert not any(os.path.exists(f) for f in files.values())
+
+
 # --- bad queries: one line, before any party starts --------------------------------------------------------
 
 @pytest.mark.parametrize("build, message", [
