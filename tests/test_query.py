@@ -138,6 +138,7 @@ def test_secure_exact_equals_twin_three_parties_frame_and_sql(run3):
             np.testing.assert_array_equal(r.value["opened"][label], values)
 
 
+@pytest.mark.slow  # the default run covers GBSG2 over 3 processes through the CLI (test_query_cli.py)
 def test_real_data_split_over_three_parties(run3):
     """lifelines' GBSG2 breast-cancer cohort (686 patients) split over 3 parties, as in docs/query.md."""
     from lifelines.datasets import load_gbsg2
