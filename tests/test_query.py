@@ -97,10 +97,12 @@ def test_twin_matches_pandas(adversarial):
 
 
 def test_select_quantile_bin_is_the_first_bin_reaching_q():
-    hist = np.array([[0, 3, 0, 2, 5], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0], [-3, 2, -1, 4, 1]])
-    assert list(select_quantile_bin(hist, 0.5)) == [3, 1, 0, 3]  # clamped: [0, 2, 0, 4, 1] -> 3.5 at bin 3
-    assert list(select_quantile_bin(hist, 0.0)) == [0, 0, 0, 0]
-    assert list(select_quantile_bin(hist, 1.0)) == [4, 3, 0, 4]
+    hist = np.array([[0, 3, 0, 2, 5], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0]])
+    assert list(select_quantile_bin(hist, 0.5)) == [3, 1, 0]  # cumulative 0 3 3 5 10: reaches 5 at bin 3
+    assert list(select_quantile_bin(hist, 0.0)) == [0, 0, 0]
+    assert list(select_quantile_bin(hist, 1.0)) == [4, 3, 0]
+    noisy = np.array([[-3, 2, -1, 4, 1]])  # cumulative -3 -1 -2 2 3, total 3: three prefixes below 1.5
+    assert list(select_quantile_bin(noisy, 0.5)) == [3]
 
 
 # --- the secure plan without noise equals the twin ----------------------------------------------------------
@@ -253,8 +255,9 @@ def test_quantile_histogram_noise_matches_opendp(epsilon):
 
 
 def test_quantile_selection_is_opendps_quantile_from_counts():
-    """Post-processing: OpenDP's make_quantiles_from_counts (linear interpolation) on the same clamped counts
-    lies in the bin the MPC selects, for random and noisy counts."""
+    """Post-processing: OpenDP's make_quantiles_from_counts (linear interpolation) lies in the bin the MPC
+    selects, for random non-negative (noisy, then clamped) counts; there both rules are the first bin where
+    the cumulative count reaches q·total."""
     rng = np.random.default_rng(11)
     for _ in range(300):
         k = int(rng.integers(2, 12))

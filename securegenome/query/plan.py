@@ -310,9 +310,9 @@ def quantile_bin(x: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
 
 def select_quantile_bin(hist: np.ndarray, q: float) -> np.ndarray:
     """The plaintext twin of the secure selection: per group (rows of ``hist``), the number of bins whose
-    cumulative (clamped) count is below q times the total, i.e. the first bin where it reaches q·total."""
-    h = np.maximum(np.asarray(hist, dtype=object), 0)
-    prefix = np.cumsum(h, axis=1)
+    cumulative count is below q times the total.  On non-negative counts that is the first bin where the
+    cumulative count reaches q·total; on noisy counts it needs no clamping, so empty bins add no bias."""
+    prefix = np.cumsum(np.asarray(hist, dtype=object), axis=1)
     qn = round(q * QUANTILE_DIGITS)
     below = prefix * QUANTILE_DIGITS < qn * prefix[:, -1:]
     return below.sum(axis=1).astype(np.int64)

@@ -13,13 +13,15 @@ Protocol (every party, the same public plan, its own table):
 6. per count/sum release: :func:`core.dp_open` — discrete Laplace (or, with δ > 0, discrete Gaussian) noise
    drawn inside the MPC by parties 0..t, calibrated to the release's sensitivity and ε share;
 7. per quantile: the histogram over the public quantile bins gets discrete Laplace noise (scale 1/ε_i) in
-   shares and is *not* opened; negative noisy counts are clamped to 0 and the first bin whose cumulative
-   count reaches q·total is found with secure comparisons (2·B per group); only that bin's index is opened.
-   It is a function of the ε_i-DP noisy histogram alone, so it is ε_i-DP (post-processing).
+   shares and is *not* opened; the number of bins whose noisy cumulative count is below q·(noisy total) —
+   on exact counts the first bin where it reaches q·total — is computed with B secure comparisons per
+   group (no clamping of negative noisy counts: clamping would add phantom rows in empty bins and pull the
+   answer toward the middle of the bounds); only that bin's index is opened.  It is a function of the
+   ε_i-DP noisy histogram alone, so it is ε_i-DP (post-processing).
 
 What is revealed (ledger labels): see :data:`LEAKAGE`.  Cost: one input round (vector of Σ cells), one
 ``dp_open`` per count/sum release (one noise-sharing round + one opening each), per quantile one noise
-round, 2·G·B secure 64-bit comparisons (a few rounds each, vectorised) and one opening of G values.
+round, G·B secure comparisons (vectorised, in ~45-bit integers) and one opening of G values.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ async def _shared_releases(plan: Plan, vectors: dict, exact: bool) -> dict:
 
 def quantile_bits(plan: Plan, exact: bool) -> int:
     """Bits of the secure integers holding the quantile histograms: 1000 x (all rows + every bin's largest
-    noise) must fit, with room for the comparison's sign; the same on every party (public plan, m, t)."""
+    noise, either sign) must fit, with room for the comparison's sign; the same on every party (public plan,
+    m, t)."""
     hists = [r for r in plan.releases if r.role == "hist"]
     if not hists:
         return BITS
@@ -141,13 +144,12 @@ async def _share_sum(local: np.ndarray, bits: int = BITS):
 
 
 async def _quantile(hist, plan: Plan, r, exact: bool):
-    """Index of the bin holding the q-quantile, per group, selected in shares from the (noisy) histogram."""
+    """Index of the bin holding the q-quantile, per group, selected in shares from the (noisy) histogram:
+    the number of bins whose cumulative count is below q times the total (the twin: select_quantile_bin)."""
     agg = plan.queries[r.query].aggs[r.agg]
     if not exact:
         hist = hist + await dp.discrete_laplace_noise(hist.sectype, hist.shape, r.sensitivity / r.epsilon)
-    h = hist.reshape(-1, agg.bins)
-    h = h * (h >= 0)  # clamp negative noisy counts: prefix sums then rise, so "below" is a prefix
-    prefix = mpc.np_cumsum(h, axis=1)
+    prefix = mpc.np_cumsum(hist.reshape(-1, agg.bins), axis=1)
     total = prefix[:, -1:]
     below = prefix * QUANTILE_DIGITS < total * round(agg.q * QUANTILE_DIGITS)
     index = mpc.np_sum(below, axis=1)
