@@ -4,7 +4,8 @@ Everything two modules need lives here and knows nothing of DNA or patients:
 
 - sessions (:func:`run`): 1 party in-process, m local processes, or one party of a multi-host run;
 - opening (:func:`open`) and the leakage ledger (:class:`Ledger`): the only way values leave shares;
-- public parameters (:func:`agree`, :func:`share_public`), progress bars (:func:`progress`);
+- public parameters as JSON (:func:`agree`, :func:`share_public`, :func:`exchange_public`; never pickled:
+  :mod:`.wire`), progress bars (:func:`progress`);
 - secure shuffles, secret permutations, radix sort, compaction;
 - the raw-share layer that domain protocols use in bulk (docs/core.md, "Raw shares"): int64 share arrays
   of GF(2^31-1) (:data:`SMALL`, :data:`SMALL_FIELD`) with :class:`KeyRing`, :func:`input_raw`,
@@ -16,9 +17,11 @@ Everything two modules need lives here and knows nothing of DNA or patients:
 """
 
 from ._mpyc import mpc
+from . import wire
+wire.install()  # MPyC's own messages: framed arrays and JSON, never unpickled (core/wire.py)
 from .ledger import Ledger, Release, current_ledger
 from .opening import open
-from .params import agree, share_public
+from .params import agree, exchange_public, share_public
 from .progress import progress
 from .session import PartyResult, run
 from . import dp  # differential privacy: noise in shares, privacy budget
@@ -34,7 +37,7 @@ from .shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, 
 from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, radix_destinations, \
     sort_destinations
 
-__all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "share_public", "progress",
+__all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "exchange_public", "share_public", "wire", "progress",
            "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
            "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
            "compose_permutations", "argsort", "sort", "compact",
