@@ -74,7 +74,8 @@ def add_data_options(p) -> None:
     g.add_argument("--time-unit", type=float, default=1.0, metavar="U",
                    help="durations are rounded up to multiples of U (default 1)")
     g.add_argument("--horizon", type=float, default=None, metavar="T",
-                   help="public largest duration (default: the maximum over all parties, opened)")
+                   help="public end of follow-up: longer durations are censored at T, locally (default: the "
+                        "maximum over all parties, opened); --groups with --epsilon: rows of other labels are left out")
 
 
 def parse_groups(args):
