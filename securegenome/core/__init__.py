@@ -34,8 +34,8 @@ from . import smallfield
 from .permutation import LEAKAGE as PERMUTATION_LEAKAGE, open_shuffled, placed
 from .shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array, \
     shuffle_together
-from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, radix_destinations, \
-    sort_destinations
+from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, key_sectype, \
+    radix_destinations, sort_destinations
 
 __all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "exchange_public", "share_public", "wire", "progress",
            "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
@@ -43,4 +43,4 @@ __all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "excha
            "compose_permutations", "argsort", "sort", "compact",
            "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "SecretShuffle", "input_raw",
            "multiply", "multiply_sum", "raw_shares", "secure_array", "shuffle_together", "SMALL_FIELD",
-           "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "radix_destinations", "sort_destinations"]
+           "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "key_sectype", "radix_destinations", "sort_destinations"]

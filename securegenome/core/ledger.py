@@ -24,6 +24,7 @@ class Release:
     count: int
     epsilon: float | None = None
     delta: float | None = None
+    distance: float | None = None  # statistical masking: bound on the distance from data-independent values
 
 
 class Ledger:
@@ -68,12 +69,18 @@ class Ledger:
             c[r.what] += r.count
         return c
 
+    def statistical_distance(self) -> float:
+        """Union bound on the statistical distance of all masked openings of the run from values independent
+        of the data (0.0 if none; MPyC-internal masked openings are not counted: docs/privacy.md)."""
+        return sum(r.distance or 0.0 for r in self.releases)
+
     def received_by(self, pid: int) -> Ledger:
         """The releases party ``pid`` learned something from."""
         return Ledger(r for r in self.releases if pid in r.receivers)
 
     def to_dict(self) -> dict:
-        return {"releases": [asdict(r) for r in self.releases], "totals": dict(self.counts())}
+        return {"releases": [asdict(r) for r in self.releases], "totals": dict(self.counts()),
+                "statistical_distance": self.statistical_distance()}
 
     def write(self, path) -> None:
         with open(path, "w", encoding="utf-8") as f:
