@@ -7,7 +7,7 @@ import math
 
 from ..errors import InputError
 from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
-    session_options, write_json, write_ledger
+    session_options, write_json, write_ledger, write_transcript
 
 ORDER = 40
 
@@ -124,6 +124,7 @@ def main(args):
                                **run_summary(kmf.results_)})
     if args.ledger:
         write_ledger(args.ledger, kmf.results_)
+    write_transcript(args, kmf.results_)
     return 0
 
 

@@ -19,7 +19,7 @@ Everything two modules need lives here and knows nothing of DNA or patients:
 from ._mpyc import mpc
 from . import wire
 wire.install()  # MPyC's own messages: framed arrays and JSON, never unpickled (core/wire.py)
-from .ledger import Ledger, Release, current_ledger
+from .ledger import Ledger, Release, current_ledger, write_transcripts
 from .opening import open
 from .params import agree, exchange_public, share_public
 from .progress import progress
@@ -37,7 +37,7 @@ from .shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, 
 from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, key_sectype, \
     radix_destinations, sort_destinations
 
-__all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "exchange_public", "share_public", "wire", "progress",
+__all__ = ["mpc", "Ledger", "Release", "current_ledger", "write_transcripts", "open", "agree", "exchange_public", "share_public", "wire", "progress",
            "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
            "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
            "compose_permutations", "argsort", "sort", "compact",
