@@ -394,6 +394,7 @@ def test_transcript_cli_writes_every_local_partys_view(tmp_path):
     assert sum(views[0][1]["values"]) == sum(report["at_risk"][g][0] for g in ("a", "b"))
 
 
+@pytest.mark.slow
 def test_transcript_api_and_querier_only_views(run3, tmp_path):
     kmf = SecureKaplanMeierFitter()
     with warnings.catch_warnings():
