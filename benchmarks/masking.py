@@ -91,7 +91,8 @@ def main(argv=None):
             slowest = {s: [max(r.value[s][i] for r in results) for i in range(args.repeats)]
                        for s in ("k72", "k29")}
             case = {"kind": kind, "n": n, "parties": 3, "repeats": args.repeats,
-                    "k72_median_s": statistics.median(slowest["k72"]), "k29_median_s": statistics.median(slowest["k29"]),
+                    "k72_median_s": statistics.median(slowest["k72"]),
+                    "k29_median_s": statistics.median(slowest["k29"]),
                     "k72_times_s": slowest["k72"], "k29_times_s": slowest["k29"],
                     "load_average_1min": [load, os.getloadavg()[0]], **party_stats(results)}
             case["ratio"] = case["k72_median_s"] / case["k29_median_s"]

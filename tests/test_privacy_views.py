@@ -20,7 +20,6 @@ from scipy import stats
 
 from securegenome import core
 from securegenome.cli import main
-from securegenome.core import mpc
 from securegenome.genomics import bwt as B
 from securegenome.genomics import fmsearch, oracle, search
 from securegenome.genomics.alphabet import encode
