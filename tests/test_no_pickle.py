@@ -65,7 +65,7 @@ async def everything_without_pickle(reference=None, reads=None):
         x = secint.array(np.arange(6))
         shuffled = await core.shuffle(x)
         total = await core.open(mpc.np_sum(shuffled), what="test.sum", why="test")
-        keys = secint.array(np.array([5, 3, 9, 1, 3, 0]))
+        keys = core.key_sectype(4).array(np.array([5, 3, 9, 1, 3, 0]))
         ordered = await core.open(await core.sort(keys, keys, 4), what="test.sorted", why="test")
         products = await core.open(x * x, what="test.products", why="test")
         inputs = mpc.input(secint(mpc.pid + 1))
