@@ -7,7 +7,7 @@ from securegenome import core
 from securegenome.core import mpc
 
 
-async def dp_open_split(values_by_party, repeats):
+async def dp_open_split(values_by_party, repeats, label="test.noisy"):
     """dp_open of the sum of the parties' inputs, ``repeats`` times; each party's own view is recorded."""
     secint = mpc.SecInt(32)
     parts = mpc.input(secint.array(np.asarray(values_by_party[mpc.pid], dtype=int)))
@@ -15,7 +15,13 @@ async def dp_open_split(values_by_party, repeats):
     for p in parts[1:]:
         total = total + p
     for _ in range(repeats):
-        await core.dp_open(total, sensitivity=1, epsilon=0.5, what="test.noisy", why="view test")
+        await core.dp_open(total, sensitivity=1, epsilon=0.5, what=label, why="view test")
+
+
+async def dp_open_two_splits(splits, repeats):
+    """:func:`dp_open_split` for several splits of the inputs in one run, labelled ``test.noisy<i>``."""
+    for i, values_by_party in enumerate(splits):
+        await dp_open_split(values_by_party, repeats, label=f"test.noisy{i}")
 
 
 # ---------------------------------------------------------------------------------------- send-path audit

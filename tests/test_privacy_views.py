@@ -29,7 +29,7 @@ from securegenome.survival import load_table
 from securegenome.survival import logrank as lr
 from securegenome.survival.api import SecureKaplanMeierFitter
 
-from privacy_protocols import dp_open_split
+from privacy_protocols import dp_open_two_splits
 
 ALPHA = 1e-4  # significance level of every statistical test here
 
@@ -367,12 +367,13 @@ def test_dp_open_views_depend_only_on_the_value(run3):
     n = 400
     one_owner = [[7] * n, [0] * n, [0] * n]
     spread = [[3] * n, [2] * n, [2] * n]
+    results = run3(dp_open_two_splits, kwargs={"splits": [one_owner, spread], "repeats": 2})
     samples = []
-    for inputs in (one_owner, spread):
-        results = run3(dp_open_split, kwargs={"values_by_party": inputs, "repeats": 2})
-        noise = np.concatenate([np.asarray(v) - 7 for v in view(results[1], "test.noisy")])
+    for i in range(2):
+        label = f"test.noisy{i}"
+        noise = np.concatenate([np.asarray(v) - 7 for v in view(results[1], label)])
         samples.append(noise)
-        assert all(view(r, "test.noisy") == view(results[0], "test.noisy") for r in results)  # all receive
+        assert all(view(r, label) == view(results[0], label) for r in results)  # all receive the same
     bins = np.linspace(-12, 12, 9)
     table = np.array([np.histogram(np.clip(s, -11.5, 11.5), bins)[0] for s in samples])
     table = table[:, table.sum(axis=0) > 0]
