@@ -48,7 +48,7 @@ async def construct(n: int, text=None, early_exit: bool = False, baseline: bool 
     """Party 0 shares ``text``; every party times the construction; SA/BWT are opened to party 0."""
     p = B.plan(n)
     # the baseline's unique sort keys need rank_bits more bits than the core's radix sort
-    stype = mpc.SecInt(p.bit_length + (p.rank_bits if baseline else 0))
+    stype = core.key_sectype(p.bit_length + (p.rank_bits if baseline else 0))  # room for the masks (15.6)
     codes = mpc.input(stype.array(np.asarray(text) if mpc.pid == 0 else np.zeros(n, dtype=int)), senders=0)
     await mpc.barrier("shared")
     b0, t0, c0 = _bytes_sent(), time.perf_counter(), time.process_time()

@@ -35,10 +35,10 @@ DECLARE = ["--bounds", "tsize:0:120", "--bounds", "age:20:80", "--domain", "horT
 
 def test_query_cli_three_parties_json_ledger_budget(cohort_files, tmp_path, capsys):
     frame, paths = cohort_files
-    out, ledger = tmp_path / "result.json", tmp_path / "ledger.json"
+    out, ledger, view = tmp_path / "result.json", tmp_path / "ledger.json", tmp_path / "view.json"
     budget = [a for i in range(3) for a in ("--budget-file", f"{i}:{tmp_path / f'budget{i}.json'}")]
     assert main(["query", *data_args(paths), SQL, "--epsilon", "2", *DECLARE, "--json", str(out),
-                 "--ledger", str(ledger), *budget, "--budget", "3"]) == 0
+                 "--ledger", str(ledger), "--transcript", str(view), *budget, "--budget", "3"]) == 0
     printed = capsys.readouterr()
     assert "mean_size" in printed.out and "spent epsilon=2 of 3" in printed.err
     result = json.loads(out.read_text())
@@ -52,6 +52,9 @@ def test_query_cli_three_parties_json_ledger_budget(cohort_files, tmp_path, caps
     released = json.loads(ledger.read_text())
     assert set(released["totals"]) <= set(LEAKAGE)
     assert sum(r["epsilon"] for r in released["releases"]) == pytest.approx(2.0)
+    seen = json.loads(view.read_text())  # party 0's view: exactly the released values, nothing else
+    assert [entry["what"] for entry in seen] == [r["what"] for r in released["releases"]]
+    assert seen[0]["values"] == [rows["no"]["n"], rows["yes"]["n"]]
     for i in range(3):  # every party charged its own file
         assert json.loads((tmp_path / f"budget{i}.json").read_text())["spent_epsilon"] == pytest.approx(2.0)
     # the next query does not fit any party's remaining budget: refused before anything starts

@@ -10,7 +10,7 @@ import sys
 
 from ..errors import InputError
 from ._common import PARTY_HELP, add_party_data_option, add_party_options, local_pids, party_data_paths, \
-    run_summary, session_options, write_json, write_ledger
+    run_summary, session_options, write_json, write_ledger, write_transcript
 
 ORDER = 45
 
@@ -174,6 +174,7 @@ def main(args):
                                "budget": spent, **run_summary(results)})
     if args.ledger:
         write_ledger(args.ledger, results)
+    write_transcript(args, results)  # --transcript: party 0's view at PATH, the others' at PATH.partyI
     return 0
 
 
