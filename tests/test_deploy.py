@@ -335,6 +335,62 @@ def test_killed_party_local(run3):
     assert time.monotonic() - start < BOUND
 
 
+def _stop_when_running(pidfile, pid, signum=signal.SIGSTOP, delay=1.0):
+    """In the background: once all parties run, wait ``delay`` s and send ``signum`` to party ``pid``."""
+    import threading
+
+    sent = []
+
+    def stop():
+        wait_running(pidfile)
+        time.sleep(delay)
+        os.kill(int(open(f"{pidfile}.{pid}").read()), signum)
+        sent.append(time.monotonic())
+
+    threading.Thread(target=stop, daemon=True).start()
+    return sent
+
+
+def test_frozen_party_local_is_lost_within_the_peer_timeout(run3, tmp_path):
+    """kill -STOP: the frozen party's kernel still answers TCP, but it sends no heartbeat."""
+    pidfile, peer_timeout = str(tmp_path / "pid"), 3
+    sent = _stop_when_running(pidfile, 1)
+    with pytest.raises(PartyFailure, match=r"^party [02]: lost party 1 \(127\.0\.0\.1:\d+\): it stopped answering "
+                                           r"\(no sign of life for 3 s: frozen"):
+        run3(rounds, kwargs={"n": 100_000, "pidfile": pidfile}, peer_timeout=peer_timeout)
+    assert time.monotonic() - sent[0] < peer_timeout + 10
+    children = [int(open(f"{pidfile}.{i}").read()) for i in range(3)]
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def test_slow_party_is_not_lost(run3):
+    """A party computing for twice the peer timeout between messages keeps answering heartbeats."""
+    results = run3(rounds, kwargs={"n": 2, "busy": 2, "busy_seconds": 3.0}, peer_timeout=1.5)
+    assert [r.value for r in results] == [2, 2, 2]
+
+
+def test_frozen_party_multi_host(tmp_path):
+    """Each independent party notices by itself that party 1 froze, and stops."""
+    hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    pidfile, peer_timeout = str(tmp_path / "pid"), 3
+    procs = [launch(pid, hosts, kwargs={"n": 100_000, "pidfile": pidfile}, no_tls=True, peer_timeout=peer_timeout)
+             for pid in range(3)]
+    wait_running(pidfile)
+    frozen = int(open(f"{pidfile}.1").read())
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        results = finish([procs[0], procs[2]], limit=60)
+    finally:
+        procs[1].kill()
+        os.kill(frozen, signal.SIGKILL)
+        procs[1].wait()
+    for code, stdout, stderr, seconds in results:
+        assert code == 2 and stdout == ""
+        assert stderr.strip().splitlines()[-1].startswith(
+            f"securegenome: error: lost party 1 ({hosts[1]}): it stopped answering (no sign of life for 3 s")
+        assert seconds < peer_timeout + 10
+
+
 def test_timeout_stops_every_party(run3):
     with pytest.raises(PartyFailure, match=r"^party 0: stopped: the run took longer than its timeout "
                                            r"\(also failed: party 1, 2\)$"):

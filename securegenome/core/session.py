@@ -276,7 +276,8 @@ def _failure(exc: BaseException) -> dict:
 
     return {"ok": False, "error": _describe(exc), "type": type(exc).__name__, "code": error_code(exc),
             "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost),
-            "relayed": exc.origin if isinstance(exc, RelayedInputError) else None}
+            "relayed": exc.origin if isinstance(exc, RelayedInputError) else None,
+            "lost": exc.lost if isinstance(exc, PeerLost) else None}
 
 
 def _write_outcome(outcome: dict, result_path: str) -> None:
@@ -412,8 +413,12 @@ def _wait(procs, results, timeout) -> bool:
             failed = [pid for pid, p in procs.items() if p.poll() not in (None, 0)]
             if failed and failed_at is None:
                 failed_at = now
-            if failed and any(_outcome(results[pid]).get("type") == "PortBusy" for pid in failed):
+            outcomes = [_outcome(results[pid]) for pid in failed]
+            if any(outcome.get("type") == "PortBusy" for outcome in outcomes):
                 break  # no party can connect to it: retry (local) or report (hosts) at once
+            running = {pid for pid, p in procs.items() if p.poll() is None}
+            if failed and running <= {outcome.get("lost") for outcome in outcomes}:
+                break  # only parties that others found lost (frozen, cut off) are left: nothing more to hear
             if failed_at is not None and now - failed_at > GRACE_SECONDS:
                 break
             if deadline is not None and now > deadline:
