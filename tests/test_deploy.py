@@ -365,7 +365,7 @@ def test_frozen_party_local_is_lost_within_the_peer_timeout(run3, tmp_path):
 
 def test_slow_party_is_not_lost(run3):
     """A party computing for twice the peer timeout between messages keeps answering heartbeats."""
-    results = run3(rounds, kwargs={"n": 2, "busy": 2, "busy_seconds": 3.0}, peer_timeout=1.5)
+    results = run3(rounds, kwargs={"n": 2, "busy": 2, "busy_seconds": 4.0}, peer_timeout=2)
     assert [r.value for r in results] == [2, 2, 2]
 
 

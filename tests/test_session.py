@@ -210,3 +210,50 @@ def test_program_listening_on_a_partys_port_learns_no_key():
     assert received[1] == b"" and not greeted
     assert str(error) == (f"the program at 127.0.0.1:{port} is not party 1 of this run (it does not know the run's "
                           f"secret): another program or user holds that port")
+
+
+# -- the MPyC internals we rely on -----------------------------------------------------------------------
+
+def test_installed_mpyc_passes_the_self_check():
+    from securegenome.core import _mpyc
+
+    _mpyc.check_mpyc.cache_clear()
+    _mpyc.check_mpyc()
+    _mpyc.check_connected(mpc)  # 1 party: its single key set is complete
+
+
+def _broken_recombination(field, xs, x_r):
+    return [1] * len(xs)
+
+
+@pytest.mark.parametrize("target, name, replacement, finding", [
+    ("thresha", "_recombination_vector", _broken_recombination, r"_recombination_vector\(field, \(1, 2, 3\), 0\)"),
+    ("runtime", "_prss_uci", lambda self: bytes(16), r"_prss_uci\(\) no longer returns the next program counter"),
+    ("runtime", "_prss_keys", {(0,): bytes(16), (0, 1): bytes(16)}, r"_prss_keys before connecting holds keys"),
+    ("runtime", "_send_message", None, r"Runtime\._send_message is missing"),
+    ("asyncoro", "MessageExchanger.send", lambda self, pc, payload: self.transport.write(payload),
+     r"message frame is no longer <qI"),
+])
+def test_a_different_mpyc_fails_loudly(monkeypatch, target, name, replacement, finding):
+    from mpyc import asyncoro, thresha
+    from mpyc.runtime import Runtime
+
+    from securegenome.core import _mpyc
+
+    if target == "thresha":
+        monkeypatch.setattr(thresha, name, replacement)
+    elif target == "asyncoro":
+        monkeypatch.setattr(asyncoro.MessageExchanger, name.split(".")[1], replacement)
+    elif name == "_prss_keys":
+        monkeypatch.setattr(mpc, name, replacement)
+    elif replacement is None:
+        monkeypatch.delattr(Runtime, name)
+    else:
+        monkeypatch.setattr(Runtime, name, replacement)
+    _mpyc.check_mpyc.cache_clear()
+    try:
+        with pytest.raises(_mpyc.MPyCMismatch, match=r"^the installed MPyC [\d.]+ differs from what securegenome "
+                                                     r"relies on \(.*" + finding):
+            core.run(secure_sum)
+    finally:
+        _mpyc.check_mpyc.cache_clear()

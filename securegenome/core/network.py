@@ -43,6 +43,7 @@ from mpyc import asyncoro
 
 from ..errors import ERROR_CODES, ParameterMismatch, PartyFailure, RelayedInputError, SecureGenomeError, error_code
 from . import tls
+from ._mpyc import check_connected, computations_pending
 from .heartbeat import Heartbeat
 
 BYE_PC = -0x5EC6_E40A_B0A7_0001    # "I have finished the protocol and will send nothing more"
@@ -140,6 +141,7 @@ class Network:
                 self.server.close()
         self.connecting = False
         rt.start_time = time.time()
+        check_connected(rt)
         self._start_heartbeat()
 
     async def _listen(self, me) -> None:
@@ -339,7 +341,7 @@ class Network:
     async def disconnect(self) -> None:
         """Say goodbye to every peer, wait for theirs (still watching for failures), then close."""
         rt = self.rt
-        while rt._pc_level > rt._program_counter[1]:  # let scheduled secure computations finish first
+        while computations_pending(rt):  # let scheduled secure computations finish first
             await asyncio.sleep(0)
         self._bye_wait = asyncio.get_running_loop().create_future()
         for ex in self.exchangers.values():

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError, error_code
-from ._mpyc import MPYC_ARGV_ENV, mpc
+from ._mpyc import MPYC_ARGV_ENV, check_mpyc, mpc
 from .ledger import Ledger, Release, reset_ledger
 from .params import agree
 
@@ -88,6 +88,7 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
     ``connect_timeout``: how long to wait for all parties at start (default 60 s local, 600 s hosts).
     ``insecure_threshold_0``: allow threshold 0 with several parties (no secrecy; warned and in the ledger).
     """
+    check_mpyc()
     kwargs = dict(kwargs or {})
     private = {int(k): v for k, v in (private or {}).items()}
     if hosts is not None:
@@ -249,6 +250,7 @@ def execute_party(spec_path: str, result_path: str) -> int:
     start = time.perf_counter()
     network = None
     try:
+        check_mpyc()  # this party's runtime, with the run's parties and threshold
         with open(spec_path, "rb") as f:
             spec = pickle.load(f)  # imports the protocol's module: it must be importable, not __main__
         if spec.get("insecure"):
