@@ -71,14 +71,16 @@ class PortBusy(SecureGenomeError):
 class PeerLost(PartyFailure):
     """Another party died, failed, was cut off or never came: a knock-on failure of this party.
 
-    ``lost`` is the party that stopped answering or closed its connection (None when a peer *reported* a
-    failure: then ``failed`` is that party and ``failed_code`` its error code).
+    ``lost`` is the party that stopped answering or closed its connection, ``noticed_by`` the party that
+    noticed (None: this one); when a peer *reported* a failure instead, ``failed`` is that party and
+    ``failed_code`` its error code.
     """
 
     def __init__(self, message: str, lost: int | None = None, reason: str | None = None,
-                 failed: int | None = None, failed_code: str | None = None):
+                 failed: int | None = None, failed_code: str | None = None, noticed_by: int | None = None):
         super().__init__(message)
         self.lost, self.reason, self.failed, self.failed_code = lost, reason, failed, failed_code
+        self.noticed_by = noticed_by
 
 
 class Network:
@@ -331,8 +333,13 @@ class Network:
             return ParameterMismatch(notice["detail"])
         if code == "lost-peer" and party != sender:  # the peer lost another party first: pass on the root cause
             reason = notice.get("reason") if notice.get("reason") in LOSS_REASONS else "broken"
-            return PeerLost(self.lost_message(party, reason) + f" (noticed by party {sender})", lost=party,
-                            reason=reason)
+            by = notice.get("by", sender)
+            by = by if isinstance(by, int) and 0 <= by < len(self.rt.parties) else sender
+            if party == self.rt.pid:  # a peer lost *us*: the link between us is cut, and the run with it
+                return PeerLost(self.lost_message(by, reason) + f" (party {by} stopped hearing from this party)",
+                                lost=by, reason=reason, noticed_by=by)
+            return PeerLost(self.lost_message(party, reason) + f" (noticed by party {by})", lost=party,
+                            reason=reason, noticed_by=by)
         return PeerLost(f"party {party} failed: {ERROR_CODES[code]} (the details are shown on party {party} only)",
                         failed=party, failed_code=code)
 
@@ -363,7 +370,8 @@ class Network:
         if isinstance(exc, RelayedInputError):
             notice["party"] = exc.origin
         elif isinstance(exc, PeerLost) and exc.lost is not None:
-            notice.update(party=exc.lost, reason=exc.reason)
+            by = self.rt.pid if exc.noticed_by is None else exc.noticed_by
+            notice.update(party=exc.lost, reason=exc.reason, by=by)
         elif isinstance(exc, PeerLost) and exc.failed is not None:
             notice.update(party=exc.failed, code=exc.failed_code)
         elif isinstance(exc, ParameterMismatch):
