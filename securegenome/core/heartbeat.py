@@ -7,7 +7,9 @@ party i sends a *ping* every ``interval`` seconds to each party j > i (at j's ho
 answers each ping with a *pong* to where it came from.  j learns that i is alive from the pings, i that j is
 alive from the pongs; only parties that listen on TCP receive unsolicited datagrams, so the firewall rules
 stay those of TCP (the same port number, UDP as well).  A peer heard from for no ``timeout`` seconds is
-reported lost (``on_lost(pid)``).
+reported lost (``on_lost(pid)``).  The thread starts with the connections: a peer counts (is *armed*) from its
+first datagram, so one that freezes while the parties connect is noticed too, and every peer once all are
+connected (:meth:`Heartbeat.arm_all`) -- parties started by hand may come minutes apart.
 
 The thread answers while the party's event loop computes: Python hands the interpreter lock to other threads
 every few milliseconds, so only a single native call (one NumPy or numba kernel) that holds the lock for
@@ -49,15 +51,25 @@ class Heartbeat(threading.Thread):
         self.sock, self.me, self.addresses = sock, me, addresses
         self.timeout, self.interval = timeout, interval_for(timeout)
         self.on_lost, self.token = on_lost, token
-        self.last_heard = {}
+        self.last_heard: dict[int, float] = {}  # armed peers: when each was last heard from
         self.reported: set[int] = set()
+        self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._counter = 0
 
-    def run(self) -> None:
+    def arm_all(self) -> None:
+        """All parties are connected: from now on every peer's silence counts."""
         now = time.monotonic()
-        self.last_heard = {pid: now for pid in self.addresses}
-        next_ping = now
+        with self._lock:
+            for pid in self.addresses:
+                self.last_heard.setdefault(pid, now)
+
+    def _heard(self, pid: int) -> None:
+        with self._lock:
+            self.last_heard[pid] = time.monotonic()
+
+    def run(self) -> None:
+        next_ping = time.monotonic()
         while not self._stop_event.is_set():
             now = time.monotonic()
             if now >= next_ping:
@@ -65,8 +77,10 @@ class Heartbeat(threading.Thread):
                     if pid > self.me:
                         self._send(PING, self.addresses[pid])
                 next_ping = now + self.interval
-            for pid, heard in self.last_heard.items():
-                if now - heard > self.timeout and pid not in self.reported:
+            with self._lock:
+                silent = [pid for pid, heard in self.last_heard.items() if now - heard > self.timeout]
+            for pid in silent:
+                if pid not in self.reported:
                     self.reported.add(pid)
                     self.on_lost(pid)
             self._receive(max(0.01, next_ping - now))
@@ -101,10 +115,10 @@ class Heartbeat(threading.Thread):
         if pid not in self.addresses:
             return
         if kind == PING and pid < self.me:
-            self.last_heard[pid] = time.monotonic()
+            self._heard(pid)
             self._send(PONG, source)
         elif kind == PONG and pid > self.me:
-            self.last_heard[pid] = time.monotonic()
+            self._heard(pid)
 
     def _mac(self, body: bytes) -> bytes:
         if self.token is None:

@@ -126,6 +126,7 @@ class Network:
         for peer in rt.parties:
             peer.protocol = loop.create_future() if peer.pid == rt.pid else None
         self._bind_heartbeat(me)
+        self._start_heartbeat()
         if rt.pid > 0:
             await self._listen(me)
         deadline = loop.time() + self.connect_timeout
@@ -144,7 +145,7 @@ class Network:
         self.connecting = False
         rt.start_time = time.time()
         check_connected(rt)
-        self._start_heartbeat()
+        self.heartbeat.arm_all()
 
     async def _listen(self, me) -> None:
         context = tls.context(self.tls_dir, me.pid, server=True) if self.tls_dir else None
