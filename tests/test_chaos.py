@@ -65,10 +65,11 @@ def _survival(tmp_path, command):
     args = [command]
     for pid in range(3):
         path = tmp_path / f"site{pid}.csv"
-        rows = [f"{rng.integers(1, 1000)},{rng.integers(0, 2)},{'AB'[rng.integers(0, 2)]}" for _ in range(150)]
+        rows = [f"{rng.integers(1, 6000)},{rng.integers(0, 2)},{'AB'[rng.integers(0, 2)]}" for _ in range(1000)]
         path.write_text("T,E,group\n" + "\n".join(rows) + "\n")
         args += ["--data", f"{pid}:{path}"]
-    return [*args, "--duration", "T", "--event", "E", "--group", "group", "--interval", "30"]
+    return [*args, "--duration", "T", "--event", "E", "--group", "group", *(["--interval", "1"] if command == "km"
+                                                                         else [])]
 
 
 def _regression(tmp_path, command):
@@ -84,7 +85,7 @@ def _regression(tmp_path, command):
     return [*args, "--target", "y", *(["--iterations", "4"] if command == "logreg" else [])]
 
 
-#: command -> (argv builder, {party id: role}); the output goes to -o (search, bwt) or --json
+#: command -> (argv builder, {party id: role}, output option); the output goes to -o (search, bwt) or --json
 COMMANDS = {
     "search-scan": (lambda tmp: _search(tmp, "scan"), {0: "owner", 1: "querier", 2: "helper"}, "-o"),
     "search-fm": (lambda tmp: _search(tmp, "fm"), {0: "owner", 1: "querier", 2: "helper"}, "-o"),
@@ -95,6 +96,9 @@ COMMANDS = {
     "ridge": (lambda tmp: _regression(tmp, "ridge"), {0: "data", 1: "data", 2: "data"}, "--json"),
 }
 FAULTS = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
+#: the fault comes uniformly at random within this many seconds after all parties connected (less than the
+#: shortest run of the command after connecting on a loaded 2-core machine: km's is about 2 s)
+WINDOW = {"km": 0.6}
 
 
 # -- watching processes ----------------------------------------------------------------------------------
@@ -175,9 +179,9 @@ def inject(tmp_path, name, pid, fault, seed):
                                env=env)
     try:
         kids = _wait_connected(command)
-        time.sleep(random.Random(seed).uniform(0.0, 1.5))
-        if command.poll() is not None:
-            pytest.fail(f"{name} finished before the fault: make its input larger")
+        time.sleep(random.Random(seed).uniform(0.0, WINDOW.get(name, 1.5)))
+        if command.poll() is not None or not _alive(kids[pid]):
+            pytest.fail(f"{name}: party {pid} finished before the fault: make the input larger")
         os.kill(kids[pid], FAULTS[fault])
         faulted = time.monotonic()
         try:
