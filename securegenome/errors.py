@@ -40,7 +40,7 @@ class RelayedInputError(InputError):
     """
 
     def __init__(self, origin: int):
-        super().__init__(f"party {origin}'s input is invalid (the details are shown on party {origin} only)")
+        super().__init__(f"party {origin} failed: {ERROR_CODES['input']} (the details are shown on party {origin} only)")
         self.origin = origin
 
 

@@ -282,6 +282,27 @@ def test_failing_party_tells_the_others_only_an_error_code(tmp_path, fault, said
         assert f'"code": "{"input" if fault == "fail" else "internal"}"'.encode() in received
 
 
+def test_search_input_error_stays_with_its_owner(tmp_path):
+    """`securegenome search` across hosts with a bad read on party 1: the others learn only that party 1's
+    input is invalid, not which record or character (the loading step exchanges one bit per party)."""
+    hosts = ",".join(f"127.0.0.1:{p}" for p in free_ports(3))
+    root = os.path.dirname(HERE)
+    reads = tmp_path / "reads.fa"
+    reads.write_text(">patient_7_tumour\nACGTXACGT\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "securegenome")
+    files = [[os.path.join(root, "data", "lambda_phage.fa"), "-"], ["-", str(reads)], ["-", "-"]]
+    procs = [subprocess.Popen([exe, "search", *files[pid], "-k", "1", "--party-id", str(pid), "--hosts", hosts,
+                               "--no-tls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for pid in range(3)]
+    results = finish(procs)
+    assert results[1][0] == 2 and "patient_7_tumour" in results[1][2]
+    for pid in (0, 2):
+        code, _, stderr, _ = results[pid]
+        assert code == 2 and "patient_7_tumour" not in stderr and "'X'" not in stderr
+        assert stderr.strip().splitlines()[-1] == ("securegenome: error: party 1 failed: its input is invalid (the "
+                                                   "details are shown on party 1 only)")
+
+
 def test_local_run_shows_the_owners_message_but_peers_receive_none(run3, tmp_path):
     """Same machine, same user: the parent may show party 1's own message; nothing of it went to 0 and 2."""
     capture = str(tmp_path / "received")

@@ -209,7 +209,8 @@ def _check_handshake() -> None:
     key = bytes(range(16))
     registered = []
     client_rt = types.SimpleNamespace(pid=0, options=types.SimpleNamespace(no_prss=False),
-                                      _prss_keys_to_peer=lambda peer: [key], set_protocol=lambda *a: registered.append(a))
+                                      _prss_keys_to_peer=lambda peer: [key],
+                                      set_protocol=lambda *a: registered.append(a))
     client = asyncoro.MessageExchanger(client_rt, 1)
     client.connection_made(transport := _Transport())
     _expect(bytes(transport.data) == (0).to_bytes(2, "little") + key,

@@ -319,10 +319,13 @@ class Network:
                 if not self._bye_wait.done():
                     self._bye_wait.set_result(None)
         elif pc == ABORT_PC:
-            self.fail(self._notice_error(pid, payload))
+            error = self._notice_error(pid, payload)
+            if error is not None:
+                self.fail(error)
 
-    def _notice_error(self, sender: int, payload: bytes) -> SecureGenomeError:
-        """The error to stop with after party ``sender``'s failure notice (see :meth:`abort`)."""
+    def _notice_error(self, sender: int, payload: bytes) -> SecureGenomeError | None:
+        """The error to stop with after party ``sender``'s failure notice (see :meth:`abort`); None for the echo
+        of this party's own failure (its own error, with the details, is on its way)."""
         try:
             notice = json.loads(payload)
             code, party = notice["code"], int(notice["party"])
@@ -330,6 +333,8 @@ class Network:
             code, party, notice = "internal", sender, {}
         if code not in ERROR_CODES or not 0 <= party < len(self.rt.parties):
             code, party = "internal", sender
+        if party == self.rt.pid and code != "lost-peer":
+            return None
         if code == "parameters" and isinstance(notice.get("detail"), str):  # public: say it the same way
             return ParameterMismatch(notice["detail"])
         if code == "lost-peer" and party != sender:  # the peer lost another party first: pass on the root cause
@@ -367,6 +372,9 @@ class Network:
         LOSS_REASONS) when the root cause is a lost party and ``detail`` for a public-parameter mismatch.
         """
         self.finished = True
+        lost = self.exchangers.get(exc.lost) if isinstance(exc, PeerLost) and exc.lost is not None else None
+        if lost is not None and lost.transport is not None:
+            lost.transport.abort()  # a frozen peer reads nothing: do not wait for our data to drain to it
         notice = {"code": error_code(exc), "party": self.rt.pid}
         if isinstance(exc, RelayedInputError):
             notice["party"] = exc.origin
