@@ -123,10 +123,10 @@ def _children(pid) -> dict[int, int]:
     return out
 
 
-def _established() -> set[str]:
-    """Socket inodes of established TCP connections in this network namespace."""
+def _established(pid) -> set[str]:
+    """Socket inodes of established TCP connections in the network namespace of process ``pid``."""
     inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             with open(table) as f:
                 for line in f.readlines()[1:]:
@@ -140,7 +140,7 @@ def _established() -> set[str]:
 
 def _connected(pid, peers: int) -> bool:
     """Whether process ``pid`` holds ``peers`` established TCP connections (it reached its peers)."""
-    established = _established()
+    established = _established(pid)
     try:
         links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
     except OSError:

@@ -372,9 +372,10 @@ class Network:
         LOSS_REASONS) when the root cause is a lost party and ``detail`` for a public-parameter mismatch.
         """
         self.finished = True
-        lost = self.exchangers.get(exc.lost) if isinstance(exc, PeerLost) and exc.lost is not None else None
-        if lost is not None and lost.transport is not None:
-            lost.transport.abort()  # a frozen peer reads nothing: do not wait for our data to drain to it
+        if isinstance(exc, PeerLost) and exc.lost is not None and exc.noticed_by is None:
+            lost = self.exchangers.get(exc.lost)  # lost to this party itself (a peer's report may be one-sided)
+            if lost is not None and lost.transport is not None:
+                lost.transport.abort()  # a frozen peer reads nothing: do not wait for our data to drain to it
         notice = {"code": error_code(exc), "party": self.rt.pid}
         if isinstance(exc, RelayedInputError):
             notice["party"] = exc.origin
