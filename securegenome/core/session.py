@@ -49,7 +49,6 @@ from .ledger import Ledger, Release, reset_ledger
 from .params import agree
 
 GRACE_SECONDS = 5.0  # after one party fails, how long the others get to report their own error
-LOSS_GRACE_SECONDS = 1.0  # ... once a party reported another one lost (the root cause is known)
 PORT_RETRIES = 3
 PEER_TIMEOUT = 30.0  # seconds until a silent (cut off) peer counts as lost
 CONNECT_TIMEOUT_LOCAL = 60.0  # seconds to wait for all parties at start, all on this machine
@@ -423,7 +422,7 @@ def _wait(procs, results, timeout) -> bool:
             lost = {outcome.get("lost") for outcome in outcomes} - {None}
             if failed and running <= lost:
                 break  # only parties that others found lost (frozen, cut off) are left: nothing more to hear
-            if failed_at is not None and now - failed_at > (LOSS_GRACE_SECONDS if lost else GRACE_SECONDS):
+            if failed_at is not None and now - failed_at > GRACE_SECONDS:
                 break
             if deadline is not None and now > deadline:
                 return True
