@@ -263,7 +263,8 @@ def test_mismatched_command_options_abort_every_party(tmp_path):
             "party 0=10, party 1=10, party 2=5" in last, stderr
 
 
-@pytest.mark.parametrize("fault, said", [("fail", "its input is invalid"), ("crash", "internal error")])
+@pytest.mark.parametrize("fault, said", [("fail", "its input is invalid"),
+                                         pytest.param("crash", "internal error", marks=pytest.mark.slow)])
 def test_failing_party_tells_the_others_only_an_error_code(tmp_path, fault, said):
     """The failing party keeps its message (it may quote data); the bytes its peers receive hold only a code."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
@@ -390,6 +391,7 @@ def test_slow_party_is_not_lost(run3):
     assert [r.value for r in results] == [2, 2, 2]
 
 
+@pytest.mark.slow  # test_deploy_netns.test_frozen_party_across_hosts runs by default (where root)
 def test_frozen_party_multi_host(tmp_path):
     """Each independent party notices by itself that party 1 froze, and stops."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
