@@ -32,8 +32,17 @@ BOUND = 30.0  # the documented default bound for noticing a lost party (peer tim
 
 # -- protocols (module level: pickled by reference into the party processes) ------------------------------
 
-async def rounds(n=20, die=None, at=3, fail=None, pidfile=None, pause=0.05):
-    """``n`` rounds of all-to-all messages; party ``die`` kills itself, party ``fail`` raises, at round ``at``."""
+SECRET = "duration 1832 is beyond the horizon 1825"  # a message quoting a patient's value
+
+
+async def rounds(n=20, die=None, at=3, fail=None, pidfile=None, pause=0.05, crash=None, capture=None,
+                 busy=None, busy_seconds=0.0):
+    """``n`` rounds of all-to-all messages; at round ``at``, party ``die`` kills itself, party ``fail`` raises
+    an input error and party ``crash`` a bug, both quoting :data:`SECRET`; party ``busy`` computes for
+    ``busy_seconds`` (pure Python, no message) before every round.  ``capture``: every party writes the raw
+    bytes it receives from its peers to ``{capture}.{pid}``."""
+    if capture:
+        _capture_received(f"{capture}.{mpc.pid}")
     if pidfile:
         with open(f"{pidfile}.{mpc.pid}", "w") as f:
             f.write(str(os.getpid()))
@@ -42,10 +51,37 @@ async def rounds(n=20, die=None, at=3, fail=None, pidfile=None, pause=0.05):
         if mpc.pid == die and i == at:
             os.kill(os.getpid(), signal.SIGKILL)
         if mpc.pid == fail and i == at:
-            raise InputError(f"party{mpc.pid}.csv, line {i + 2}: column E must be 0 or 1, not 'x'")
+            raise InputError(f"party{mpc.pid}.csv, line {i + 2}: {SECRET}")
+        if mpc.pid == crash and i == at:
+            raise ZeroDivisionError(f"while binning: {SECRET}")
+        if mpc.pid == busy:
+            _compute(busy_seconds)
         await mpc.transfer(i)
         await asyncio.sleep(pause)
     return n
+
+
+def _compute(seconds):
+    """Keep the interpreter busy (no await, no I/O) for ``seconds``: a party slow in a long local step."""
+    end, x = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        for _ in range(10_000):
+            x = (x * 31 + 7) % 1_000_003
+    return x
+
+
+def _capture_received(path):
+    """Tee every byte this party receives from its peers into ``path`` (what the peers actually sent)."""
+    from securegenome.core import network
+
+    original = network._Exchanger.data_received
+
+    def data_received(self, data):
+        with open(path, "ab") as f:
+            f.write(bytes(data))
+        return original(self, data)
+
+    network._Exchanger.data_received = data_received
 
 
 async def secure_sum(value=0, k=None):
@@ -227,15 +263,55 @@ def test_mismatched_command_options_abort_every_party(tmp_path):
             "party 0=10, party 1=10, party 2=5" in last, stderr
 
 
-def test_failing_party_tells_the_others_why():
+@pytest.mark.parametrize("fault, said", [("fail", "its input is invalid"),
+                                         pytest.param("crash", "internal error", marks=pytest.mark.slow)])
+def test_failing_party_tells_the_others_only_an_error_code(tmp_path, fault, said):
+    """The failing party keeps its message (it may quote data); the bytes its peers receive hold only a code."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
-    procs = [launch(pid, hosts, kwargs={"fail": 1, "n": 200}, no_tls=True) for pid in range(3)]
+    capture = str(tmp_path / "received")
+    procs = [launch(pid, hosts, kwargs={fault: 1, "n": 200, "capture": capture}, no_tls=True) for pid in range(3)]
     results = finish(procs)
-    assert results[1][0] == 2 and "party1.csv, line 5: column E must be 0 or 1" in results[1][2]
-    for code, _, stderr, seconds in (results[0], results[2]):
+    assert results[1][0] == 2 and SECRET in results[1][2]  # the owner sees its own message
+    for pid in (0, 2):
+        code, _, stderr, _ = results[pid]
         assert code == 2
-        assert "securegenome: error: party 1 failed: party1.csv, line 5: column E" in stderr
-        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1] == (f"securegenome: error: party 1 failed: {said} (the details are "
+                                                   f"shown on party 1 only)")
+        assert "Traceback" not in stderr and "1832" not in stderr
+        received = (tmp_path / f"received.{pid}").read_bytes()
+        assert b"1832" not in received and b"horizon" not in received and b"binning" not in received
+        assert f'"code": "{"input" if fault == "fail" else "internal"}"'.encode() in received
+
+
+def test_search_input_error_stays_with_its_owner(tmp_path):
+    """`securegenome search` across hosts with a bad read on party 1: the others learn only that party 1's
+    input is invalid, not which record or character (the loading step exchanges one bit per party)."""
+    hosts = ",".join(f"127.0.0.1:{p}" for p in free_ports(3))
+    root = os.path.dirname(HERE)
+    reads = tmp_path / "reads.fa"
+    reads.write_text(">patient_7_tumour\nACGTXACGT\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "securegenome")
+    files = [[os.path.join(root, "data", "lambda_phage.fa"), "-"], ["-", str(reads)], ["-", "-"]]
+    procs = [subprocess.Popen([exe, "search", *files[pid], "-k", "1", "--party-id", str(pid), "--hosts", hosts,
+                               "--no-tls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for pid in range(3)]
+    results = finish(procs)
+    assert results[1][0] == 2 and "patient_7_tumour" in results[1][2]
+    for pid in (0, 2):
+        code, _, stderr, _ = results[pid]
+        assert code == 2 and "patient_7_tumour" not in stderr and "'X'" not in stderr
+        assert stderr.strip().splitlines()[-1] == ("securegenome: error: party 1 failed: its input is invalid (the "
+                                                   "details are shown on party 1 only)")
+
+
+def test_local_run_shows_the_owners_message_but_peers_receive_none(run3, tmp_path):
+    """Same machine, same user: the parent may show party 1's own message; nothing of it went to 0 and 2."""
+    capture = str(tmp_path / "received")
+    with pytest.raises(PartyFailure, match=rf"^party 1: party1.csv, line 5: {SECRET} \(also failed: party 0, 2\)$"):
+        run3(rounds, kwargs={"fail": 1, "n": 200, "capture": capture})
+    for pid in (0, 2):
+        received = (tmp_path / f"received.{pid}").read_bytes()
+        assert b"1832" not in received and b"party1.csv" not in received
 
 
 def wait_running(pidfile, n=3, limit=60):
@@ -279,6 +355,63 @@ def test_killed_party_local(run3):
                                            r"\(also failed: party 0, 2\)$"):
         run3(rounds, kwargs={"die": 1, "n": 500})
     assert time.monotonic() - start < BOUND
+
+
+def _stop_when_running(pidfile, pid, signum=signal.SIGSTOP, delay=1.0):
+    """In the background: once all parties run, wait ``delay`` s and send ``signum`` to party ``pid``."""
+    import threading
+
+    sent = []
+
+    def stop():
+        wait_running(pidfile)
+        time.sleep(delay)
+        os.kill(int(open(f"{pidfile}.{pid}").read()), signum)
+        sent.append(time.monotonic())
+
+    threading.Thread(target=stop, daemon=True).start()
+    return sent
+
+
+def test_frozen_party_local_is_lost_within_the_peer_timeout(run3, tmp_path):
+    """kill -STOP: the frozen party's kernel still answers TCP, but it sends no heartbeat."""
+    pidfile, peer_timeout = str(tmp_path / "pid"), 3
+    sent = _stop_when_running(pidfile, 1)
+    with pytest.raises(PartyFailure, match=r"^party [02]: lost party 1 \(127\.0\.0\.1:\d+\): it stopped answering "
+                                           r"\(no sign of life for 3 s: frozen"):
+        run3(rounds, kwargs={"n": 100_000, "pidfile": pidfile}, peer_timeout=peer_timeout)
+    assert time.monotonic() - sent[0] < peer_timeout + 10
+    children = [int(open(f"{pidfile}.{i}").read()) for i in range(3)]
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def test_slow_party_is_not_lost(run3):
+    """A party computing for twice the peer timeout between messages keeps answering heartbeats."""
+    results = run3(rounds, kwargs={"n": 2, "busy": 2, "busy_seconds": 4.0}, peer_timeout=2)
+    assert [r.value for r in results] == [2, 2, 2]
+
+
+@pytest.mark.slow  # test_deploy_netns.test_frozen_party_across_hosts runs by default (where root)
+def test_frozen_party_multi_host(tmp_path):
+    """Each independent party notices by itself that party 1 froze, and stops."""
+    hosts = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    pidfile, peer_timeout = str(tmp_path / "pid"), 3
+    procs = [launch(pid, hosts, kwargs={"n": 100_000, "pidfile": pidfile}, no_tls=True, peer_timeout=peer_timeout)
+             for pid in range(3)]
+    wait_running(pidfile)
+    frozen = int(open(f"{pidfile}.1").read())
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        results = finish([procs[0], procs[2]], limit=60)
+    finally:
+        procs[1].kill()
+        os.kill(frozen, signal.SIGKILL)
+        procs[1].wait()
+    for code, stdout, stderr, seconds in results:
+        assert code == 2 and stdout == ""
+        assert stderr.strip().splitlines()[-1].startswith(
+            f"securegenome: error: lost party 1 ({hosts[1]}): it stopped answering (no sign of life for 3 s")
+        assert seconds < peer_timeout + 10
 
 
 def test_timeout_stops_every_party(run3):

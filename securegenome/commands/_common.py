@@ -25,7 +25,10 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
     g.add_argument("--parties", type=int, default=default_parties, metavar="M",
                    help=f"number of parties, all on this machine (default {default_parties}; 1 runs in-process)")
     g.add_argument("--threshold", type=int, default=None, metavar="T",
-                   help="corruption threshold t < M/2 (default (M-1)//2)")
+                   help="corruption threshold t < M/2 (default (M-1)//2); 0 with M > 1 is refused (no secrecy)")
+    g.add_argument("--insecure-threshold-0", action="store_true",
+                   help="allow --threshold 0 with several parties, for tests only: every share is the secret "
+                        "itself (warned, and recorded in the ledger)")
     g.add_argument("--party-id", type=int, default=None, metavar="I",
                    help="run only party I of a multi-host run (needs --hosts)")
     g.add_argument("--hosts", default=None, metavar="H0:P0,H1:P1,...",
@@ -37,7 +40,8 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
     g.add_argument("--no-tls", action="store_true",
                    help="run a multi-host run without TLS: only on a network you trust (traffic is readable)")
     g.add_argument("--peer-timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="a party silent this long (host down, network cut) is lost; the run stops (default 30)")
+                   help="a party that shows no sign of life this long (frozen, host down, network cut) is lost; "
+                        "the run stops (default 30; a party that is only busy computing still answers)")
     g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop all parties if the run takes longer than this")
     g.add_argument("--ledger", default=None, metavar="PATH",
@@ -67,7 +71,8 @@ def session_options(args) -> dict:
         raise InputError("--parties must be at least 1")
     return {"parties": len(hosts) if hosts else args.parties, "threshold": args.threshold,
             "hosts": hosts, "party_id": args.party_id, "timeout": args.timeout,
-            "tls_dir": args.tls_dir, "no_tls": args.no_tls, "peer_timeout": args.peer_timeout}
+            "tls_dir": args.tls_dir, "no_tls": args.no_tls, "peer_timeout": args.peer_timeout,
+            "insecure_threshold_0": args.insecure_threshold_0}
 
 
 def add_party_data_option(group) -> None:

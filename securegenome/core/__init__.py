@@ -3,6 +3,7 @@
 Everything two modules need lives here and knows nothing of DNA or patients:
 
 - sessions (:func:`run`): 1 party in-process, m local processes, or one party of a multi-host run;
+  :func:`raise_input_errors` stops every party on one party's bad input without sending its message;
 - opening (:func:`open`) and the leakage ledger (:class:`Ledger`): the only way values leave shares; each
   receiver's view (the auditor's transcript, :func:`write_transcripts`);
 - public parameters as JSON (:func:`agree`, :func:`share_public`, :func:`exchange_public`; never pickled:
@@ -24,7 +25,7 @@ from .ledger import Ledger, Release, current_ledger, write_transcripts
 from .opening import open
 from .params import agree, exchange_public, share_public
 from .progress import progress
-from .session import PartyResult, run
+from .session import PartyResult, raise_input_errors, run
 from . import dp  # differential privacy: noise in shares, privacy budget
 from .dp import PrivacyAccountant, dp_open
 from .shuffle import shuffle  # secure shuffle, secret permutations, radix sort
@@ -40,7 +41,7 @@ from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of,
 
 __all__ = ["mpc", "Ledger", "Release", "current_ledger", "write_transcripts", "open", "agree", "exchange_public",
            "share_public", "wire", "progress",
-           "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
+           "PartyResult", "run", "raise_input_errors", "dp", "PrivacyAccountant", "dp_open",
            "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
            "compose_permutations", "argsort", "sort", "compact",
            "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "SecretShuffle", "input_raw",

@@ -24,6 +24,8 @@ BASELINE_BYTES = 300 << 20  #: an idle party process (interpreter, numpy, numba,
 class MemoryPlanError(InputError):
     """No plan fits the memory budget: raised on every party before anything is shared."""
 
+    code = "memory"  # the error code peers learn (securegenome.errors.ERROR_CODES)
+
 
 @dataclass(frozen=True)
 class MemoryPlan:

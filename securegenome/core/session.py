@@ -16,10 +16,17 @@ Modes
   ``no_tls`` says the network is trusted.  A busy own port is an error (the others expect that port).
 
 Children are plain ``python -m securegenome._party`` processes: a spec file carries the protocol and its
-arguments, a result file brings back the value, the ledger, bytes sent and wall time, or the error.  Each
-child connects to its peers itself (:mod:`.network`), so a party that dies, fails or is cut off stops the
-others within ``peer_timeout`` seconds with a message naming it -- across hosts too.  Children die with
-their parent (Linux) and ignore Ctrl-C, which the parent turns into stopping them all.
+arguments, a result file brings back the value, the ledger, bytes sent and wall time, or the error.  Both
+live in a 0700 working folder, with the run's secret token by which local parties authenticate each other
+(:mod:`.network`).  Each child connects to its peers itself, so a party that dies, fails, freezes or is cut
+off stops the others within ``peer_timeout`` seconds (plus a few) with a message naming it -- across hosts
+too.  When a party fails, its peers learn only an error code, never its message (which may quote its data):
+in local mode this parent still shows the failing party's own message, which never left this machine.
+Children die with their parent (Linux) and ignore Ctrl-C, which the parent turns into stopping them all.
+
+Threshold 0 with several parties gives no secrecy at all (every share is the secret itself): it is refused
+unless ``insecure_threshold_0`` (``--insecure-threshold-0``) asks for it, which prints a warning and
+records an ``insecure_threshold_0`` entry in the ledger.
 """
 
 from __future__ import annotations
@@ -36,9 +43,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError
-from ._mpyc import MPYC_ARGV_ENV, mpc
-from .ledger import Ledger, reset_ledger
+from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError, error_code
+from ._mpyc import MPYC_ARGV_ENV, check_mpyc, mpc
+from .ledger import Ledger, Release, reset_ledger
 from .params import agree
 
 GRACE_SECONDS = 5.0  # after one party fails, how long the others get to report their own error
@@ -47,6 +54,10 @@ PEER_TIMEOUT = 30.0  # seconds until a silent (cut off) peer counts as lost
 CONNECT_TIMEOUT_LOCAL = 60.0  # seconds to wait for all parties at start, all on this machine
 CONNECT_TIMEOUT_HOSTS = 600.0  # ... on several hosts, where people start their parties by hand
 PARENT_PID_ENV = "SECUREGENOME_PARENT_PID"
+TOKEN_BYTES = 32  # the local run's secret (authenticates the local parties to each other)
+INSECURE_LABEL = "insecure_threshold_0"
+INSECURE_WHY = ("--insecure-threshold-0: threshold 0 with several parties, every share is the secret itself: "
+                "every party can see every input and intermediate value")
 
 
 @dataclass
@@ -64,7 +75,8 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
         private: dict[int, dict] | None = None, hosts: list[str] | None = None, party_id: int | None = None,
         sync: bool | None = None, timeout: float | None = None, echo_party: int | None = 0,
         ssl: bool = False, mpyc_options: list[str] = (), tls_dir: str | None = None, no_tls: bool = False,
-        peer_timeout: float | None = None, connect_timeout: float | None = None) -> list[PartyResult]:
+        peer_timeout: float | None = None, connect_timeout: float | None = None,
+        insecure_threshold_0: bool = False) -> list[PartyResult]:
     """Run ``protocol`` and return the results of the parties run here, ordered by party id.
 
     ``kwargs`` go to every party, ``private[i]`` only to party i.  ``sync`` (1 party only) chooses MPyC's
@@ -74,7 +86,9 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
     ``hosts`` unless ``no_tls``; optional locally; ``ssl=True`` means MPyC's ``.config`` folder).
     ``peer_timeout``: a peer silent this long (cut off, host down) is lost (default 30 s);
     ``connect_timeout``: how long to wait for all parties at start (default 60 s local, 600 s hosts).
+    ``insecure_threshold_0``: allow threshold 0 with several parties (no secrecy; warned and in the ledger).
     """
+    check_mpyc()
     kwargs = dict(kwargs or {})
     private = {int(k): v for k, v in (private or {}).items()}
     if hosts is not None:
@@ -82,7 +96,7 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
         if party_id is None or not 0 <= party_id < len(hosts):
             raise SecureGenomeError(f"--party-id must be one of 0..{len(hosts) - 1} with {len(hosts)} hosts")
         parties = len(hosts)
-    threshold = _check_parties(parties, threshold, private)
+    threshold = _check_parties(parties, threshold, private, insecure_threshold_0)
     if hosts is None and parties == 1:
         return [_run_in_process(protocol, {**kwargs, **private.get(0, {})}, sync)]
     if getattr(protocol, "__module__", None) == "__main__":
@@ -92,24 +106,30 @@ def run(protocol: Callable, *, parties: int = 1, threshold: int | None = None, k
         tls_dir = os.path.join(os.getcwd(), ".config")  # MPyC's own place for its --ssl files
     network = _network_options(hosts, [party_id] if hosts else range(parties), tls_dir, no_tls, peer_timeout,
                                connect_timeout)
+    insecure = threshold == 0 and parties > 1
+    if insecure:
+        print(f"securegenome: warning: {INSECURE_WHY}", file=sys.stderr)
     if hosts is not None:
         args = {party_id: {**kwargs, **private.get(party_id, {})}}
         try:
-            return _run_children(protocol, args, hosts, threshold, timeout, party_id, network, mpyc_options)
+            return _run_children(protocol, args, hosts, threshold, timeout, party_id, network, mpyc_options,
+                                 insecure)
         except _PortBusy as busy:
             raise PartyFailure(busy.message) from None
     for attempt in range(PORT_RETRIES):
         addresses = [f"127.0.0.1:{port}" for port in _free_ports(parties)]
         args = {pid: {**kwargs, **private.get(pid, {})} for pid in range(parties)}
+        local = dict(network, token=os.urandom(TOKEN_BYTES))  # fresh per attempt: never reused
         try:
-            return _run_children(protocol, args, addresses, threshold, timeout, echo_party, network, mpyc_options)
+            return _run_children(protocol, args, addresses, threshold, timeout, echo_party, local, mpyc_options,
+                                 insecure)
         except _PortBusy:
             if attempt == PORT_RETRIES - 1:
                 raise PartyFailure("could not find free local ports for the parties") from None
     raise AssertionError("unreachable")
 
 
-def _check_parties(parties, threshold, private) -> int:
+def _check_parties(parties, threshold, private, insecure_threshold_0=False) -> int:
     """The threshold to use, after checking the number of parties, the threshold and who gets inputs."""
     if parties < 1:
         raise SecureGenomeError("the number of parties must be at least 1")
@@ -117,6 +137,9 @@ def _check_parties(parties, threshold, private) -> int:
         threshold = (parties - 1) // 2
     if not 0 <= threshold or 2 * threshold >= parties:
         raise SecureGenomeError(f"threshold {threshold} needs 0 <= t < m/2 with m = {parties} parties")
+    if threshold == 0 and parties > 1 and not insecure_threshold_0:
+        raise SecureGenomeError(f"--threshold 0 with {parties} parties gives no secrecy (every share is the secret "
+                                f"itself); use t >= 1, or --insecure-threshold-0 for a test run without privacy")
     for pid in private:
         if not 0 <= pid < parties:
             raise SecureGenomeError(f"input given for party {pid}, but parties are 0..{parties - 1}")
@@ -191,6 +214,20 @@ async def _party_main(protocol, kwargs, network=None):
     return value, sent
 
 
+async def raise_input_errors(error: InputError | None) -> None:
+    """Stop every party if any party's own input is invalid; call it on every party, with its error or None.
+
+    The party whose input it is raises its own ``error`` (the full message stays with it); the others raise
+    :class:`~securegenome.errors.RelayedInputError` naming only that party: one bit per party crosses.
+    """
+    failed = [error is not None] if len(mpc.parties) == 1 else await mpc.transfer(error is not None)
+    if error is not None:
+        raise error
+    for pid, bad in enumerate(failed):
+        if bad:
+            raise RelayedInputError(pid)
+
+
 def _run_in_process(protocol, kwargs, sync) -> PartyResult:
     if len(mpc.parties) != 1:
         raise SecureGenomeError("in-process runs need the 1-party runtime")
@@ -213,24 +250,50 @@ def execute_party(spec_path: str, result_path: str) -> int:
     start = time.perf_counter()
     network = None
     try:
+        check_mpyc()  # this party's runtime, with the run's parties and threshold
         with open(spec_path, "rb") as f:
             spec = pickle.load(f)  # imports the protocol's module: it must be importable, not __main__
+        if spec.get("insecure"):
+            ledger.record(Release(INSECURE_LABEL, INSECURE_WHY, tuple(range(len(mpc.parties))), 0))
         network = Network(mpc, **spec["network"]) if len(mpc.parties) > 1 else None
+        if network is not None:
+            network.on_hard_stop = lambda exc: _hard_stop(exc, result_path)
         value, sent = mpc.run(_party_main(spec["protocol"], spec["kwargs"], network))
         outcome = {"ok": True, "result": PartyResult(mpc.pid, value, ledger, sent, time.perf_counter() - start)}
         code = 0
     except BaseException as exc:  # reported to the parent, which decides what the user sees
-        outcome = {"ok": False, "error": _describe(exc), "type": type(exc).__name__,
-                   "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost),
-                   "relayed": (exc.origin, exc.message) if isinstance(exc, RelayedInputError) else None}
+        outcome = _failure(exc)
         code = 2
         if network is not None and network.failed is not None:
             mpc.run(network.abort(exc))
+    if network is not None:
+        network.settled.set()
+    _write_outcome(outcome, result_path)
+    return code
+
+
+def _failure(exc: BaseException) -> dict:
+    """A failed party's outcome for the parent (this machine): its full message stays here."""
+    from .network import PeerLost
+
+    return {"ok": False, "error": _describe(exc), "type": type(exc).__name__, "code": error_code(exc),
+            "user_error": isinstance(exc, SecureGenomeError), "knock_on": isinstance(exc, PeerLost),
+            "relayed": exc.origin if isinstance(exc, RelayedInputError) else None,
+            "lost": exc.lost if isinstance(exc, PeerLost) else None}
+
+
+def _write_outcome(outcome: dict, result_path: str) -> None:
     tmp = result_path + ".tmp"
     with open(tmp, "wb") as f:
         pickle.dump(outcome, f)
     os.replace(tmp, result_path)
-    return code
+
+
+def _hard_stop(exc: BaseException, result_path: str) -> None:
+    """(Heartbeat thread) a peer is lost but the event loop is busy computing: report and exit now."""
+    _write_outcome(_failure(exc), result_path)
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def _describe(exc: BaseException) -> str:
@@ -297,7 +360,8 @@ def _hold_lock(workdir):
     return f
 
 
-def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_party, network, mpyc_options):
+def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_party, network, mpyc_options,
+                  insecure=False):
     _remove_stale_workdirs()
     workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
     lock = _hold_lock(workdir)
@@ -306,8 +370,8 @@ def _run_children(protocol, args_by_pid, addresses, threshold, timeout, echo_par
     try:
         for pid, kwargs in args_by_pid.items():
             spec = os.path.join(workdir, f"party{pid}.spec")
-            with open(spec, "wb") as f:
-                pickle.dump({"protocol": protocol, "kwargs": kwargs, "network": network}, f)
+            with open(os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:  # holds the token
+                pickle.dump({"protocol": protocol, "kwargs": kwargs, "network": network, "insecure": insecure}, f)
             mpyc_argv = [*peers, "-I", str(pid), "-T", str(threshold), "--no-log", *mpyc_options]
             env = dict(os.environ, **{MPYC_ARGV_ENV: json.dumps(mpyc_argv), PARENT_PID_ENV: str(os.getpid()),
                                       "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
@@ -351,8 +415,13 @@ def _wait(procs, results, timeout) -> bool:
             failed = [pid for pid, p in procs.items() if p.poll() not in (None, 0)]
             if failed and failed_at is None:
                 failed_at = now
-            if failed and any(_outcome(results[pid]).get("type") == "PortBusy" for pid in failed):
+            outcomes = [_outcome(results[pid]) for pid in failed]
+            if any(outcome.get("type") == "PortBusy" for outcome in outcomes):
                 break  # no party can connect to it: retry (local) or report (hosts) at once
+            running = {pid for pid, p in procs.items() if p.poll() is None}
+            lost = {outcome.get("lost") for outcome in outcomes} - {None}
+            if failed and running <= lost:
+                break  # only parties that others found lost (frozen, cut off) are left: nothing more to hear
             if failed_at is not None and now - failed_at > GRACE_SECONDS:
                 break
             if deadline is not None and now > deadline:
@@ -392,9 +461,8 @@ def _collect(procs, results, logs, workdir, multi_host=False, timed_out=False):
             raise _PortBusy(outcome["error"])
         else:
             # after a timeout, a party that lost a peer we stopped is not news: the timeout is
-            if outcome.get("relayed"):  # another party's input error: name it as that party's own
-                origin, message = outcome["relayed"]
-                errors.append(_Error(pid, message, 0.5, origin))
+            if outcome.get("relayed") is not None:  # another party's input error: that party says why
+                errors.append(_Error(pid, outcome["error"], 0.5, outcome["relayed"]))
                 continue
             rank = (5 if timed_out else 3) if outcome.get("knock_on") else 0 if outcome.get("user_error") else 1
             errors.append(_Error(pid, outcome["error"], rank))
@@ -417,7 +485,7 @@ def _summarise(errors, multi_host=False) -> str:
     first = min(errors, key=lambda e: (e.rank, e.pid))
     culprit = first.pid if first.origin is None else first.origin
     if multi_host:
-        return first.message if first.origin is None else f"{first.message} (reported by party {culprit})"
+        return first.message
     others = sorted({e.pid for e in errors} - {culprit})
     tail = f" (also failed: party {', '.join(map(str, others))})" if others else ""
     return f"party {culprit}: {first.message}{tail}"

@@ -23,7 +23,9 @@ CA_FILE = "mpyc_ca.crt"
 
 
 class AuthenticationError(SecureGenomeError):
-    """A peer could not be authenticated (wrong CA, wrong party, no certificate)."""
+    """A peer could not be authenticated (wrong CA, wrong party, no certificate, no run secret)."""
+
+    code = "authentication"
 
 
 def identity(pid: int) -> str:

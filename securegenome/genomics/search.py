@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..errors import InputError, RelayedInputError
+from ..errors import InputError
 from ..core import smallfield as sf
 from .alphabet import N_CODE, encode, on_strand, one_hot
 from .oracle import Hit
@@ -405,17 +405,14 @@ def _local_inputs(reference_party, query_party, reference, reads, reference_path
 
 
 async def _load_inputs(*args):
-    """Load this party's inputs; if any party fails, every party stops with that party's message."""
+    """Load this party's inputs; if any party's are bad, every party stops (only the owner learns why)."""
     error = None
     records = read_records = None
     try:
         records, read_records = _local_inputs(*args)
     except InputError as exc:
-        error = str(exc)
-    errors = [error] if len(mpc.parties) == 1 else await mpc.transfer(error)
-    for pid, message in enumerate(errors):
-        if message is not None:
-            raise InputError(message) if pid == mpc.pid else RelayedInputError(message, pid)
+        error = exc
+    await core.raise_input_errors(error)  # the others learn only which party failed, not why
     return records, read_records
 
 
