@@ -38,7 +38,7 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 31, 32, 33, 1000, 48502, 10**5, 10**6])
 def test_plan_rounds_reach_n_and_keys_fit(n):
-    p = B.plan(n)
+    p = B.schedule(n)
     assert p.kmer * 2 ** p.rounds >= n  # after the last round every prefix compared has length >= n
     assert p.rounds == 0 or p.kmer * 2 ** (p.rounds - 1) < n  # and no round is wasted
     assert B.KMER_BASE ** p.kmer - 1 < 2 ** p.key_bits and n < 2 ** p.rank_bits
@@ -67,8 +67,8 @@ def test_twin_matches_oracles_adversarial(name):
 def test_twin_early_exit_stops_at_the_longest_repeat():
     text = RNG.integers(0, 4, 3000)  # random: longest repeat ~ 2 log4 n ≈ 12 bases
     full, early = B.suffix_array_bwt(text), B.suffix_array_bwt(text, early_exit=True)
-    assert np.array_equal(full.sa, early.sa) and early.rounds < full.rounds == B.plan(3000).rounds
-    assert B.suffix_array_bwt([0] * 64, early_exit=True).rounds == B.plan(64).rounds  # AAAA… needs them all
+    assert np.array_equal(full.sa, early.sa) and early.rounds < full.rounds == B.schedule(3000).rounds
+    assert B.suffix_array_bwt([0] * 64, early_exit=True).rounds == B.schedule(64).rounds  # AAAA… needs them all
 
 
 def lambda_codes():
@@ -157,7 +157,7 @@ def test_segments_of_three_parties_and_ledger(run3):
     sa, bwt = naive_sa(text)
     for r in results:
         assert r.value["n"] == len(text) and r.value["sizes"] == [5, 4, 6]
-        assert r.value["rounds"] == B.plan(len(text)).rounds
+        assert r.value["rounds"] == B.schedule(len(text)).rounds
         if r.pid == 2:
             assert r.value["sa"].tolist() == sa.tolist() and r.value["bwt"] == bwt
         else:
@@ -194,12 +194,12 @@ def test_default_ledger_one_party_and_no_reveal(run1):
 def test_early_exit_ledger_one_bit_per_round(run1):
     for text in (ADVERSARIAL["random"], ADVERSARIAL["homopolymer"], ADVERSARIAL["n1"]):
         [r] = run1(B.bwt_protocol, kwargs={"segment": np.array(text), "early_exit": True})
-        done, most = r.value["rounds"], B.plan(len(text)).rounds
+        done, most = r.value["rounds"], B.schedule(len(text)).rounds
         bits = [x for x in r.ledger if x.what == "bwt.all_distinct"]
         assert len(bits) == min(done + 1, most)  # one check before each round until one says "distinct"
         assert all(x.count == 1 and x.receivers == (0,) for x in bits)
         assert r.ledger.labels() <= set(B.LEAKAGE)
-    assert B.suffix_array_bwt(ADVERSARIAL["random"], early_exit=True).rounds < B.plan(70).rounds
+    assert B.suffix_array_bwt(ADVERSARIAL["random"], early_exit=True).rounds < B.schedule(70).rounds
 
 
 def test_protocol_rejects_bad_codes_and_empty_text(run1):

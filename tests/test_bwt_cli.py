@@ -30,7 +30,7 @@ def test_cli_three_parties_writes_bwt_sa_json_ledger(tmp_path, capsys):
     assert out.read_text() == bwt + "\n"
     assert (tmp_path / "ref.sa").read_text().split() == [str(i) for i in sa]
     summary = json.loads(js.read_text())
-    assert summary["n"] == len(TEXT) and summary["parties"] == 3 and summary["rounds"] == B.plan(len(TEXT)).rounds
+    assert summary["n"] == len(TEXT) and summary["parties"] == 3 and summary["rounds"] == B.schedule(len(TEXT)).rounds
     assert summary["bwt"] == bwt and summary["sa"] == sa and set(summary["bytes_sent"]) == {"0", "1", "2"}
     releases = json.loads(ledger.read_text())["releases"]
     assert {r["what"] for r in releases} == {*B.HIDING_LABELS, "bwt.suffix_array", "bwt.bwt"}
