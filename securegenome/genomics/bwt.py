@@ -6,36 +6,43 @@ and ``BWT[i] = T$[SA[i] - 1]`` (cyclically).  In the BWT codes the sentinel is :
 so ``"ACGT$"[code]`` spells it.
 
 Protocol (Manber–Myers prefix doubling made oblivious, as in Isayama et al., "Oblivious Suffix Sorting",
-ACNS 2025; the code is ours).  Every step runs on secret shares.  Permutations are only ever *scattered*
-(``y[σ[i]] = x[i]``: one shuffle-and-open of the core); gathering by SA is scattering by its inverse ISA,
-which is kept alongside.  Ranks and keys live in the secure-integer field (radix sort and zero test
-decompose them under statistical masks); positions in the core's small field GF(2³¹−1) (:data:`POSITIONS`),
-where shuffles run on int64 arrays; both move in one shuffle.
+ACNS 2025; the code is ours).  Every step runs on this party's raw shares as numpy arrays (the core's
+raw-share layer): int64 shares of the small field GF(2³¹−1) (:data:`POSITIONS`) for positions, ranks,
+bits and the text, and Python-int shares of the secure integers' field ("big") only for the one column
+per round whose bits the radix sort needs (the core's masked bit decomposition needs ~30 bits of room
+above the value, which GF(2³¹−1) lacks).  Permutations are only ever *scattered* (``y[σ[i]] = x[i]``:
+one secret shuffle of σ with every column to move, one opening of the shuffled σ, local placement).
 
 1. **k-mers.**  Every suffix gets the key of its first k symbols, packed in base 5 (``$``/past-the-end 0,
    bases 1..4): a local linear combination of shifted codes.  k is the largest with 5^k ≤ 2^L, L the bit
-   length of n, so the first sort costs no more than a round's.  One stable sort of the keys gives SA_k;
-   a zero test of the gaps between sorted neighbours and a prefix sum (local) give the dense ranks in SA
-   order; one scatter by SA puts them (and ISA) by text position.
-2. **Doubling rounds** (h = k, 2k, 4k, ...).  Suffix i's new key is the pair (rank_h[i], rank_h[i+h]).
-   The order by the second key needs no sort: it is the previous order shifted, σ₂ = (SA_h − h) mod (n+1),
-   because rank_h[σ₂[j] + h] = rank_h[SA_h[j]] is the sorted rank sequence already held.  (Suffixes with
-   i + h > n wrap around; their h-prefix contains ``$`` and is unique, so their second key never matters.)
-   One scatter by ISA brings (rank_h[σ₂[j]], σ₂[j]) into σ₂ order — the public cyclic shift is applied to
-   the vectors first — and ONE stable radix sort on the first key (L bits) yields SA_2h with the second
-   keys in SA_2h order.  Neighbours are equal iff they were in the same bucket and their second keys are
-   equal: gap = old_differs + (1 − old_differs)·Δsecond is in 0..n and zero iff equal; one zero test,
-   prefix sums give the new ranks, and one scatter by SA_2h puts ranks and ISA by position.
+   length of n, so the first sort costs no more than a round's.  Its bits (masked bit decomposition)
+   drive one stable radix sort → SA_k, and give the keys in the small field; zero tests of the gaps
+   between sorted neighbours and prefix sums (local) give the dense ranks in SA order; a scatter by SA
+   gives ISA.
+2. **Doubling rounds** (h = k, 2k, 4k, ...).  Suffix i's new key is (rank_h[i], rank_h[i+h]).  The order
+   by the second key needs no sort: it is the previous order shifted, σ₂[j] = SA_h[j] − h (mod n+1),
+   and the second keys in that order are the sorted ranks already held.  (Suffixes with i + h > n wrap
+   around; their h-prefix contains ``$`` and is unique, so their second key never matters.)  The first
+   key of row j is ranks[π(j)] with π(j) = ISA[σ₂[j]]: one scatter by ISA (small field) gives π⁻¹ and σ₂,
+   one scatter of the big-field ranks by π⁻¹ gives the first keys; ONE stable radix sort on them (L bits)
+   yields SA_2h with the second keys in SA_2h order.  Within a bucket the second keys ascend, so
+   gap = (n+1)·old_differs + Δsecond is zero iff neighbours are equal; one zero test, prefix sums give
+   the new ranks, one scatter by SA_2h gives ISA.
 3. After ⌈log₂(n/k)⌉ rounds h ≥ n, so SA_h is the suffix array; the last round skips the re-ranking and
-   carries ``T$[x − 1]`` through its scatter and sort, which makes the BWT column for free.
+   carries ``T$[x − 1]`` through its scatters and sort, which makes the BWT column for free.
 
-The zero test: bits of the gaps by the core's masked bit decomposition (GF(2³¹−1)), a product tree of
-the negated bits, and a random bit shared in both fields to bring the result back: only the result XOR
-that random bit is opened (uniformly random).  So a default run opens only values that are uniformly
-random or statistically masked (labels in :data:`HIDING_LABELS`) plus the outputs asked for; the number
-of rounds depends on n only.  With ``early_exit`` the parties open one bit before every round — are all
-ranks already distinct? — and stop when it is; that tells everyone the length of the longest repeated
-substring within a factor of two (see :data:`LEAKAGE`).
+The zero test is Fermat's: gap^(p−1) (p = 2³¹−1) is 1 iff gap ≠ 0, 36 multiplications along an addition
+chain, nothing opened.  Its bits reach the big field (for the next round's sort key) through a random bit
+shared in both fields: only the bits XOR that random bit are opened (uniformly random).  So a default run
+opens only values that are uniformly random or statistically masked (labels in :data:`HIDING_LABELS`)
+plus the outputs asked for; the number of rounds depends on n only.  With ``early_exit`` the parties
+open one bit before every round — are all ranks already distinct? — and stop when they are; that tells
+everyone the length of the longest repeated substring within a factor of two (see :data:`LEAKAGE`).
+
+Memory: :func:`plan` predicts the peak per party from n and chunks the masked bit decompositions (their
+(rows × bits) matrices are the largest temporaries) to fit a budget, or stops before anything is shared.
+Cost per round: ~10 shuffles of n rows (4 scatters, 2·⌈L/3⌉ in the radix sort), one bit decomposition
+of L bits, 36 + 3 small-field multiplications; O(n·L) traffic, O(L) communication rounds.
 
 :func:`suffix_array_bwt` is the plaintext twin: the same steps on numpy arrays, used by the tests.
 """
@@ -53,7 +60,7 @@ from ..core import mpc
 from ..core import PERMUTATION_LEAKAGE, SORT_LEAKAGE, KeyRing, SecretShuffle, input_raw, key_bits, multiply
 from ..core import SMALL, SMALL_FIELD as FIELD, open_shuffled, placed, radix_destinations, raw_shares, secure_array
 from ..core.ledger import TRANSCRIPT_LIMIT
-from ..core.memory import BASELINE_BYTES, MemoryPlan, choose
+from ..core.memory import BASELINE_BYTES, GIB, MemoryPlan, agree_budget, choose, peak_rss
 from ..errors import InputError
 from .oracle import BWT_LETTERS, DOLLAR
 
@@ -383,12 +390,16 @@ class _Run:
 
 # ---------------------------------------------------------------------------------------- run protocol
 
-async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False) -> dict:
-    """Every party's part of ``securegenome bwt``: share the segments, build SA and BWT, open to receivers.
+async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False, memory: int | None = None) -> dict:
+    """Every party's part of ``securegenome bwt``: plan, share the segments, build SA and BWT, open to receivers.
 
     ``segment`` is this party's base codes (numpy, 0..3) or None.  Each party announces the length of its
-    segment (public); the text is the concatenation of the segments in party order.  ``reveal_to`` lists
-    the parties that receive SA and BWT (empty: nothing is opened, the shares are discarded).
+    segment (public); the text is the concatenation of the segments in party order.  ``memory``: this
+    party's budget in bytes (None: :func:`~securegenome.core.memory.default_budget` of one process); the
+    parties plan with the smallest (:func:`~securegenome.core.memory.agree_budget`) and stop with
+    :class:`~securegenome.core.memory.MemoryPlanError` before sharing anything if no plan fits.
+    ``reveal_to`` lists the parties that receive SA and BWT (empty: nothing is opened, the shares are
+    discarded).  The result reports the plan and this party's measured peak RSS.
     """
     m = len(mpc.parties)
     reveal_to = sorted(set(reveal_to))
@@ -397,10 +408,13 @@ async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False
         if segment.size and (segment.min() < 0 or segment.max() > 3):
             raise InputError(f"party {mpc.pid}: the sequence must contain only A, C, G, T codes (0..3)")
     sizes = [await core.share_public(0 if segment is None else len(segment), sender=pid) for pid in range(m)]
-    await core.agree(protocol="bwt/1", early_exit=bool(early_exit), reveal_to=reveal_to, sizes=sizes)
+    budget = await agree_budget(memory)
+    await core.agree(protocol="bwt/2", early_exit=bool(early_exit), reveal_to=reveal_to, sizes=sizes,
+                     budget=budget)
     n = sum(sizes)
     if n == 0:
         raise InputError("no party contributed a sequence (the text is empty)")
+    memory_plan = plan(n, early_exit=early_exit, budget=budget)  # MemoryPlanError here: nothing shared yet
     stype = bwt_sectype(n)
     parts = []
     for pid, size in enumerate(sizes):
@@ -408,9 +422,12 @@ async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False
             mine = np.asarray(segment, dtype=int) if pid == mpc.pid else np.zeros(size, dtype=int)
             parts.append(mpc.input(stype.array(mine), senders=pid))
     codes = parts[0] if len(parts) == 1 else mpc.np_concatenate(parts)
-    result = await secure_suffix_array_bwt(codes, early_exit=early_exit)
-    out = {"n": n, "sizes": sizes, "rounds": result.rounds, "max_rounds": schedule(n).rounds,
-           "kmer": schedule(n).kmer, "sa": None, "bwt": None}
+    del parts
+    result = await secure_suffix_array_bwt(codes, early_exit=early_exit, chunk=memory_plan.details["chunk"])
+    s = schedule(n)
+    out = {"n": n, "sizes": sizes, "rounds": result.rounds, "max_rounds": s.rounds, "kmer": s.kmer,
+           "budget_gib": round(budget / GIB, 3), "plan": memory_plan.to_dict(), "peak_rss": peak_rss(),
+           "sa": None, "bwt": None}
     if reveal_to:
         why = "requested output (--reveal-to)"
         sa = await core.open(result.sa, to=reveal_to, what="bwt.suffix_array", why=why)
