@@ -112,10 +112,16 @@ def flatten(values) -> list:
         return [v for a in values for v in flatten(a)]
     values = getattr(values, "value", values)  # MPyC field elements/arrays hold their value here
     if isinstance(values, np.ndarray):
-        flat = values.reshape(-1).tolist()  # C speed; object arrays may still hold field elements
-        if values.dtype != object:
-            return flat
-        return [w for v in flat for w in ((v,) if isinstance(v, (int, float)) else flatten(v))]
+        if values.dtype == object:  # Python ints (C speed when they fit int64), or field elements
+            try:
+                as_int = values.astype(np.int64)
+                if not np.array_equal(as_int, values):  # floats among them
+                    raise TypeError
+                values = as_int
+            except (TypeError, OverflowError):
+                return [w for v in values.reshape(-1).tolist()
+                        for w in ((v,) if isinstance(v, (int, float)) else flatten(v))]
+        return values.reshape(-1).tolist()
     if isinstance(values, np.generic):
         return [values.item()]
     if isinstance(values, (int, float)):
