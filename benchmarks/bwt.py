@@ -125,7 +125,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default="10000,1000,lambda,100000",
                     help="comma-separated, in this order: random n, 'lambda' or 'ecoli:N' (first N bases)")
-    ap.add_argument("--modes", default="default,early-exit", help="default,early-exit")
+    ap.add_argument("--modes", default="default,early-exit", help="default,early-exit ('' : baseline only)")
     ap.add_argument("--baseline-cases", default="100000",
                     help="cases also run with the pre-issue-14 protocol (bwt_v1.py), default mode ('' to skip)")
     ap.add_argument("--memory", type=float, default=4.0, help="memory budget per party, GiB (the plan fits it)")
@@ -141,7 +141,7 @@ def main(argv=None):
     for name in args.cases.split(","):
         if name in baseline:
             todo.append((name, "default", "v1"))
-        todo += [(name, mode, "v2") for mode in args.modes.split(",")]
+        todo += [(name, mode, "v2") for mode in args.modes.split(",") if mode]
     cases = []
     note = ("construction time on shares, slowest party; machine shared with other jobs while measuring "
             "(1-minute load average before/after each run in load_1min_before_after)")
