@@ -117,7 +117,7 @@ def schedule(n: int) -> Schedule:
 ROW_BYTES = 1_000  #: per row of T$, whatever the chunking
 CHUNK_ROW_BYTES_PER_BIT = 60  #: per row of a bit-decomposition chunk and bit
 TRANSCRIPT_BYTES = 40 * TRANSCRIPT_LIMIT  #: the ledger's transcript (capped) as Python ints
-SECONDS_PER_ROW_ROUND_BIT = 5.5e-6  #: wall seconds per row, round and rank bit, 3 parties on 2 cores
+SECONDS_PER_ROW_ROUND_BIT = 3.8e-6  #: seconds per row, round and bit: CPU-bound estimate, 3 parties, 2 idle cores
 SECONDS_PER_CHUNK_ROUND = 0.6  #: latency of one more chunk's bit decomposition per round
 CHUNKS = tuple(1 << e for e in range(24, 11, -1))  #: candidate chunk sizes (rows), largest first
 
