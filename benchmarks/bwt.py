@@ -148,9 +148,10 @@ def main(argv=None):
     for name, mode, version in todo:
         case = run_case(protocol, name, text_of(name), mode, version, args)
         cases.append(case)
+        predicted = case["plan"] and case["plan"]["predicted_peak_gib"]
         print(f"{name:>14} {mode:10s} {version} n={case['n']:>8} rounds {case['rounds']:>2}/{case['max_rounds']:<2} "
               f"{case['median_s']:9.1f} s  CPU {max(case['cpu_s'].values()):8.1f} s  peak "
-              f"{max(case['peak_rss_gib'].values()):.2f} GiB (plan {case['plan'] and case['plan']['predicted_peak_gib']})"
+              f"{max(case['peak_rss_gib'].values()):.2f} GiB (plan {predicted})"
               f"  load {case['load_1min_before_after']}  correct={case['correct']}", flush=True)
         _ratios(cases)
         write(args.name, cases, repeats=args.repeats, note=note)
