@@ -116,7 +116,8 @@ def schedule(n: int) -> Schedule:
 # bit decomposition holds about six (rows x bits) int64 matrices and a few big-field columns.
 ROW_BYTES = 1_000  #: per row of T$, whatever the chunking
 CHUNK_ROW_BYTES_PER_BIT = 60  #: per row of a bit-decomposition chunk and bit
-TRANSCRIPT_BYTES = 40 * TRANSCRIPT_LIMIT  #: the ledger's transcript (capped) as Python ints
+VALUE_BYTES = 40  #: one opened value in the ledger's transcript (a Python int in a list)
+OPENED_PER_ROW_ROUND = 12  #: values opened per row and round (shuffled permutations, masked keys and bits)
 SECONDS_PER_ROW_ROUND_BIT = 3.8e-6  #: seconds per row, round and bit: CPU-bound estimate, 3 parties, 2 idle cores
 SECONDS_PER_CHUNK_ROUND = 0.6  #: latency of one more chunk's bit decomposition per round
 CHUNKS = tuple(1 << e for e in range(24, 11, -1))  #: candidate chunk sizes (rows), largest first
@@ -130,11 +131,11 @@ def plan(n: int, *, early_exit: bool = False, budget: int) -> MemoryPlan:
     """
     s = schedule(n)
     n1 = n + 1
+    bits = max(s.rank_bits, s.key_bits)
+    transcript = VALUE_BYTES * min(TRANSCRIPT_LIMIT, OPENED_PER_ROW_ROUND * n1 * (s.rounds + 1))
     plans = []
     for chunk in sorted({min(c, n1) for c in CHUNKS}, reverse=True):
-        bits = max(s.rank_bits, s.key_bits)
-        peak = BASELINE_BYTES + min(TRANSCRIPT_BYTES, 40 * 12 * n1 * (s.rounds + 1)) + ROW_BYTES * n1 \
-            + CHUNK_ROW_BYTES_PER_BIT * bits * chunk
+        peak = BASELINE_BYTES + transcript + ROW_BYTES * n1 + CHUNK_ROW_BYTES_PER_BIT * bits * chunk
         chunks = -(-n1 // chunk)
         seconds = (s.rounds + 1) * (SECONDS_PER_ROW_ROUND_BIT * n1 * bits + SECONDS_PER_CHUNK_ROUND * (chunks - 1))
         plans.append(MemoryPlan(f"bwt, bit decompositions in {chunks} chunk{'s' if chunks > 1 else ''}",
