@@ -106,7 +106,7 @@ def plan(n: int) -> Plan:
 
 def bwt_sectype(n: int):
     """The secure integer type to secret-share a text of n bases in (values fit with headroom)."""
-    return mpc.SecInt(plan(n).bit_length)
+    return core.key_sectype(plan(n).bit_length)
 
 
 @dataclass

@@ -14,9 +14,9 @@ SIZES = [1, 2, 3, 7, 16, 33]
 sort_module = importlib.import_module("securegenome.core.sort")  # core.sort is the function
 
 
-def _share(values, bits=32):
+def _share(values, bits=32, secint=None):
     """Party 0's array, secret-shared (the others pass zeros of the same shape)."""
-    secint = mpc.SecInt(bits)
+    secint = secint or mpc.SecInt(bits)
     shape = np.shape(values)
     data = np.array(values, dtype=object).reshape(shape) if mpc.pid == 0 else np.zeros(shape, dtype=object)
     return mpc.input(secint.array(data), senders=0)
@@ -30,7 +30,7 @@ async def sorted_cases(cases):
     """For each (keys, bit_length, rows): argsort, sort of 2-D rows, then the opened results."""
     out = []
     for keys, bit_length, rows in cases:
-        k = _share(keys)
+        k = _share(keys, secint=core.key_sectype(32))  # room for the statistical masks of 32-bit keys
         sigma = await core.argsort(k, bit_length)
         ordered = await core.sort(_share(rows, 16), k, bit_length)
         out.append((await _open(sigma), await _open(ordered)))
@@ -60,7 +60,7 @@ async def subtracted(x, ys, bit_length):
 
 
 async def five_party_suite(keys, bit_length, rows):
-    k = _share(keys)
+    k = _share(keys, secint=core.key_sectype(bit_length))
     shuffled = await core.shuffle(_share(rows))
     sigma = await core.argsort(k, bit_length)
     applied = await core.apply_permutation(sigma, _share(rows))
@@ -164,6 +164,50 @@ def test_bit_length_beyond_type_is_refused(run1):
         run1(too_wide)
 
 
+async def narrow_keys():
+    return await core.argsort(mpc.SecInt(32).array(np.arange(3)), 32)
+
+
+async def sort_and_ledger(n, bit_length):
+    keys = core.key_sectype(bit_length).array(np.arange(n)[::-1] % (1 << bit_length))
+    sigma = await core.argsort(keys, bit_length)
+    return await _open(sigma)
+
+
+def test_keys_without_room_for_the_masks_are_refused_with_the_type_to_use(run1):
+    with pytest.raises(ValueError, match=r"leaves \d+ bits to mask 32-bit keys, 72 are needed.*core.key_sectype\(32\)"):
+        run1(narrow_keys)
+
+
+@pytest.mark.parametrize("bit_length", [1, 8, 32, 64])
+def test_key_sectype_has_room_for_the_masks_at_any_threshold(bit_length):
+    field_bits = core.key_sectype(bit_length).field.modulus.bit_length()
+    for t in range(sort_module.MAX_THRESHOLD + 1):
+        assert (t + 2) * 2 ** (bit_length + sort_module.MASK_BITS) <= 2 ** (field_bits - 1)
+
+
+def test_run_statistical_distance_is_below_2_to_minus_40(run3):
+    n = 50
+    results = run3(sort_and_ledger, kwargs={"n": n, "bit_length": 12})
+    for r in results:
+        assert r.value == list(range(n))[::-1]
+        ledger = r.ledger
+        assert ledger.counts()["sort.masked_keys"] == n
+        assert ledger.statistical_distance() == n * 2.0 ** -sort_module.MASK_BITS
+        assert ledger.statistical_distance() <= 2.0 ** -40
+        assert ledger.to_dict()["statistical_distance"] == ledger.statistical_distance()
+
+
+def test_a_run_opens_at_most_the_masking_budget(run1, monkeypatch):
+    monkeypatch.setattr(sort_module, "MAX_MASKED_PER_RUN", 60)
+    [ok] = run1(sort_and_ledger, kwargs={"n": 60, "bit_length": 8})
+    assert ok.ledger.counts()["sort.masked_keys"] == 60
+    with pytest.raises(ValueError, match="at most 60 statistically masked keys"):
+        run1(sort_and_ledger, kwargs={"n": 61, "bit_length": 8})
+    # the bound that makes the union bound work: MAX_MASKED_PER_RUN * 2^-MASK_BITS <= 2^-40
+    assert (1 << 32) * 2.0 ** -sort_module.MASK_BITS <= 2.0 ** -sort_module.STATISTICAL_SECURITY
+
+
 def test_five_parties_threshold_two(run3):
     rng = np.random.default_rng(8)
     keys, rows = rng.integers(0, 64, 9).tolist(), rng.integers(0, 99, (9, 2)).tolist()
@@ -178,7 +222,7 @@ def test_five_parties_threshold_two(run3):
 
 
 async def argsort_type(keys, bits):
-    k = mpc.SecInt(bits).array(np.array(keys))
+    k = core.key_sectype(bits).array(np.array(keys))
     sigma = await core.argsort(k, bits)
     return type(sigma) is type(k), await _open(sigma)
 

@@ -19,7 +19,8 @@ parties:
 
 
 def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3) -> None:
-    """--parties/--threshold/--party-id/--hosts/--timeout/--ledger, the same for every protocol command."""
+    """--parties/--threshold/--party-id/--hosts/--timeout/--ledger/--transcript, the same for every protocol
+    command."""
     g = parser.add_argument_group("parties")
     g.add_argument("--parties", type=int, default=default_parties, metavar="M",
                    help=f"number of parties, all on this machine (default {default_parties}; 1 runs in-process)")
@@ -41,6 +42,10 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
                    help="stop all parties if the run takes longer than this")
     g.add_argument("--ledger", default=None, metavar="PATH",
                    help="write the leakage ledger (every value opened, to whom and why) as JSON")
+    g.add_argument("--transcript", default=None, metavar="PATH",
+                   help="write the auditor's transcript: every value this party received through an opening, "
+                        "in order, as a JSON list of {what, to, values}; in a local run the result party's "
+                        "view goes to PATH, party I's to PATH with .partyI before the extension")
 
 
 def session_options(args) -> dict:
@@ -102,6 +107,14 @@ def write_ledger(path, results) -> None:
     """The ledger as the parties run here recorded it (identical releases on every party)."""
     first = results[0]
     write_json(path, {"parties_reporting": [r.pid for r in results], **first.ledger.to_dict()})
+
+
+def write_transcript(args, results, result_party: int | None = None) -> None:
+    """``--transcript PATH``: each local party's view (:func:`securegenome.core.ledger.write_transcripts`)."""
+    if getattr(args, "transcript", None):
+        from ..core.ledger import write_transcripts
+
+        write_transcripts(args.transcript, results, result_party)
 
 
 def run_summary(results, **extra) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._common import (PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_atomically,
-                      write_json, write_ledger)
+                      write_json, write_ledger, write_transcript)
 
 ORDER = 20
 
@@ -117,6 +117,7 @@ def main(args):
         write_json(args.json, summary)
     if args.ledger:
         write_ledger(args.ledger, results)
+    write_transcript(args, results, result_party=receivers[0] if receivers else None)  # --transcript
     print(f"securegenome bwt: n = {value['n']}, {value['rounds']} rounds, "
           f"{max(r.seconds for r in results):.1f} s", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ import math
 
 from ..errors import InputError
 from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
-    session_options, write_json, write_ledger
+    session_options, write_json, write_ledger, write_transcript
 
 ORDER = 40
 
@@ -74,7 +74,8 @@ def add_data_options(p) -> None:
     g.add_argument("--time-unit", type=float, default=1.0, metavar="U",
                    help="durations are rounded up to multiples of U (default 1)")
     g.add_argument("--horizon", type=float, default=None, metavar="T",
-                   help="public largest duration (default: the maximum over all parties, opened)")
+                   help="public end of follow-up: longer durations are censored at T, locally (default: the "
+                        "maximum over all parties, opened); --groups with --epsilon: rows of other labels are left out")
 
 
 def parse_groups(args):
@@ -123,6 +124,7 @@ def main(args):
                                **run_summary(kmf.results_)})
     if args.ledger:
         write_ledger(args.ledger, kmf.results_)
+    write_transcript(args, kmf.results_)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import PARTY_HELP, add_party_options, party_data_paths, run_summary, session_options, write_json, \
-    write_ledger
+    write_ledger, write_transcript
 from .km import DATA_HELP, add_data_options, binning_note, table_options
 
 ORDER = 41
@@ -61,5 +61,6 @@ def main(args):
                                **run_summary(result.results)})
     if args.ledger:
         write_ledger(args.ledger, result.results)
+    write_transcript(args, result.results)
     return 0
 

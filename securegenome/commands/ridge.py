@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import InputError
 from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
-    session_options, write_json, write_ledger
+    session_options, write_json, write_ledger, write_transcript
 
 ORDER = 60
 
@@ -101,6 +101,7 @@ def finish(args, command: str, results, model: dict, **extra) -> int:
                                **extra, **run_summary(results)})
     if args.ledger:
         write_ledger(args.ledger, results)
+    write_transcript(args, results)  # --transcript: party 0's view at PATH, the others' at PATH.partyI
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 
 from ..errors import InputError
 from ._common import (PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_atomically,
-                      write_json, write_ledger)
+                      write_json, write_ledger, write_transcript)
 
 ORDER = 10
 # kept here (not imported) so that `securegenome --help` need not import the engines; tests check they agree
@@ -191,4 +191,5 @@ def main(args) -> int:
                                           local_parties=local_pids(options)))
     if args.ledger:
         write_ledger(args.ledger, results)
+    write_transcript(args, results, result_party=query_party)  # --transcript: the querier's view at PATH
     return 0

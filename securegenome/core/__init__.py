@@ -3,22 +3,26 @@
 Everything two modules need lives here and knows nothing of DNA or patients:
 
 - sessions (:func:`run`): 1 party in-process, m local processes, or one party of a multi-host run;
-- opening (:func:`open`) and the leakage ledger (:class:`Ledger`): the only way values leave shares;
-- public parameters (:func:`agree`, :func:`share_public`), progress bars (:func:`progress`);
+- opening (:func:`open`) and the leakage ledger (:class:`Ledger`): the only way values leave shares; each
+  receiver's view (the auditor's transcript, :func:`write_transcripts`);
+- public parameters as JSON (:func:`agree`, :func:`share_public`, :func:`exchange_public`; never pickled:
+  :mod:`.wire`), progress bars (:func:`progress`);
 - secure shuffles, secret permutations, radix sort, compaction;
 - the raw-share layer that domain protocols use in bulk (docs/core.md, "Raw shares"): int64 share arrays
   of GF(2^31-1) (:data:`SMALL`, :data:`SMALL_FIELD`) with :class:`KeyRing`, :func:`input_raw`,
   :func:`multiply`, :func:`multiply_sum`, :class:`SecretShuffle`, :func:`radix_destinations`,
-  :func:`key_bits`, :func:`bits_of`, :func:`open_shuffled`, :func:`placed`; and :mod:`.smallfield`, Shamir
-  sharing over GF(2^22-3) on int64 arrays for exact float64 BLAS products.
+  :func:`key_bits`, :func:`key_sectype`, :func:`bits_of`, :func:`open_shuffled`, :func:`placed`; and
+  :mod:`.smallfield`, Shamir sharing over GF(2^22-3) on int64 arrays for exact float64 BLAS products.
 
 ``mpc`` is MPyC's runtime of this process, imported with ``sys.argv`` under our control.
 """
 
 from ._mpyc import mpc
-from .ledger import Ledger, Release, current_ledger
+from . import wire
+wire.install()  # MPyC's own messages: framed arrays and JSON, never unpickled (core/wire.py)
+from .ledger import Ledger, Release, current_ledger, write_transcripts
 from .opening import open
-from .params import agree, share_public
+from .params import agree, exchange_public, share_public
 from .progress import progress
 from .session import PartyResult, run
 from . import dp  # differential privacy: noise in shares, privacy budget
@@ -31,13 +35,14 @@ from . import smallfield
 from .permutation import LEAKAGE as PERMUTATION_LEAKAGE, open_shuffled, placed
 from .shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array, \
     shuffle_together
-from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, radix_destinations, \
-    sort_destinations
+from .sort import FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, key_bits, key_sectype, \
+    radix_destinations, sort_destinations
 
-__all__ = ["mpc", "Ledger", "Release", "current_ledger", "open", "agree", "share_public", "progress",
+__all__ = ["mpc", "Ledger", "Release", "current_ledger", "write_transcripts", "open", "agree", "exchange_public",
+           "share_public", "wire", "progress",
            "PartyResult", "run", "dp", "PrivacyAccountant", "dp_open",
            "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
            "compose_permutations", "argsort", "sort", "compact",
            "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "SecretShuffle", "input_raw",
            "multiply", "multiply_sum", "raw_shares", "secure_array", "shuffle_together", "SMALL_FIELD",
-           "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "radix_destinations", "sort_destinations"]
+           "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "key_sectype", "radix_destinations", "sort_destinations"]

@@ -458,7 +458,8 @@ async def _share_sum(p: int, mine, size: int, contributors: list[int]) -> np.nda
 
 
 def _pack(share: np.ndarray, p: int) -> np.ndarray:
-    """Field elements as machine words when they fit (8 bytes each, fast to pickle), else as they are."""
+    """Field elements as machine words when they fit (8 bytes each in the framing of :mod:`.wire`), else as
+    they are (Python ints, framed at their width)."""
     return share.astype(np.uint64) if p.bit_length() <= 64 else share
 
 

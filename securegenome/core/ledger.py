@@ -8,6 +8,7 @@ release; tests compare a run's ledger with that documentation, and the CLI write
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -26,6 +27,7 @@ class Release:
     count: int
     epsilon: float | None = None
     delta: float | None = None
+    distance: float | None = None  # statistical masking: bound on the distance from data-independent values
 
 
 class Ledger:
@@ -60,9 +62,10 @@ class Ledger:
         return [entry["values"] for entry in self.transcript if what is None or entry["what"] == what]
 
     def write_transcript(self, path) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.transcript, f)
-            f.write("\n")
+        """This party's view as a JSON list (see :func:`write_transcripts`), written atomically."""
+        from ..files import write_atomically
+
+        write_atomically(path, json.dumps(self.transcript) + "\n")
 
     def __iter__(self):
         return iter(self.releases)
@@ -81,12 +84,18 @@ class Ledger:
             c[r.what] += r.count
         return c
 
+    def statistical_distance(self) -> float:
+        """Union bound on the statistical distance of all masked openings of the run from values independent
+        of the data (0.0 if none; MPyC-internal masked openings are not counted: docs/privacy.md)."""
+        return sum(r.distance or 0.0 for r in self.releases)
+
     def received_by(self, pid: int) -> Ledger:
         """The releases party ``pid`` learned something from."""
         return Ledger(r for r in self.releases if pid in r.receivers)
 
     def to_dict(self) -> dict:
-        return {"releases": [asdict(r) for r in self.releases], "totals": dict(self.counts())}
+        return {"releases": [asdict(r) for r in self.releases], "totals": dict(self.counts()),
+                "statistical_distance": self.statistical_distance()}
 
     def write(self, path) -> None:
         with open(path, "w", encoding="utf-8") as f:
@@ -102,6 +111,28 @@ def _size(values) -> int:
         return sum(_size(a) for a in values)
     values = getattr(values, "value", values)
     return int(values.size) if isinstance(values, np.ndarray) else 1
+
+
+def transcript_path(path, pid: int) -> str:
+    """Where party ``pid``'s view goes next to ``path`` in a local run: ``.partyI`` before the extension
+    (``view.json`` -> ``view.party2.json``; ``view`` -> ``view.party2``)."""
+    root, ext = os.path.splitext(os.fspath(path))
+    return f"{root}.party{pid}{ext}"
+
+
+def write_transcripts(path, results, result_party: int | None = None) -> list[str]:
+    """Write the auditor's transcript of the parties run here: one JSON list per party, one object
+    ``{"what", "to", "values"}`` per opening it received, in order.  The result party's view (default: the
+    first party run here) goes to ``path``, every other local party's to :func:`transcript_path`; a
+    multi-host party writes its own view to ``path``.  Returns the paths written."""
+    pids = [r.pid for r in results]
+    main = result_party if result_party in pids else pids[0]
+    written = []
+    for r in results:
+        target = os.fspath(path) if r.pid == main else transcript_path(path, r.pid)
+        r.ledger.write_transcript(target)
+        written.append(target)
+    return written
 
 
 def flatten(values) -> list:

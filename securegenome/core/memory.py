@@ -89,11 +89,12 @@ def current_rss() -> int:
 async def agree_budget(mine: int | None) -> int:
     """The budget every party plans with: the smallest of the parties' own (public, like the sizes)."""
     from ._mpyc import mpc
+    from .params import exchange_public
 
     mine = int(mine if mine is not None else default_budget())
     if len(mpc.parties) == 1:
         return mine
-    return min(await mpc.transfer(mine))
+    return min(await exchange_public(mine))
 
 
 def choose(plans: list[MemoryPlan], budget: int, what: str) -> MemoryPlan:

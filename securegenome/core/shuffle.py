@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import pickle
 import secrets
+import struct
 from asyncio import Future
 
 import numpy as np
@@ -41,6 +41,7 @@ from mpyc import thresha
 from mpyc.asyncoro import mpc_coro
 
 from ._mpyc import mpc
+from .wire import WireError, decode_array, encode_array
 
 LEAKAGE: dict[str, str] = {}  # the shuffle opens nothing
 
@@ -121,19 +122,46 @@ def secure_array(sectype, field, shares: np.ndarray):
 
 
 def _marshal(value: np.ndarray, modulus: int) -> bytes:
+    """Shares as bytes: 4-byte words below 2³¹, 8-byte words below 2⁶⁴, else a framed array (:mod:`.wire`)."""
     if _is_small(modulus):
         return value.astype(np.uint32).tobytes()
     if modulus.bit_length() <= 64:
         return value.astype(np.uint64).tobytes()
-    return pickle.dumps(value)
+    return encode_array(np.asarray(value, dtype=object))
 
 
-def _unmarshal(data: bytes, modulus: int) -> np.ndarray:
-    if _is_small(modulus):
-        return np.frombuffer(data, dtype=np.uint32).astype(np.int64)
-    if modulus.bit_length() <= 64:
-        return np.frombuffer(data, dtype=np.uint64).astype(object)
-    return pickle.loads(data)
+def _unmarshal(data: bytes, modulus: int, size: int) -> np.ndarray:
+    """The ``size`` shares in ``data`` (never unpickled: fixed-width words, or a framed integer array)."""
+    if _is_small(modulus) or modulus.bit_length() <= 64:
+        width = 4 if _is_small(modulus) else 8
+        if len(data) != width * size:
+            raise WireError(f"expected {size} shares of {width} bytes, got {len(data)} bytes")
+        values = np.frombuffer(data, dtype=np.uint32 if width == 4 else np.uint64)
+        return values.astype(np.int64) if width == 4 else values.astype(object)
+    values = decode_array(data)
+    if values.size != size or values.dtype != object:
+        raise WireError(f"expected {size} shares")
+    return values.reshape(-1)
+
+
+def _pack_chunks(chunks: list[bytes]) -> bytes:
+    """Several share arrays in one message: their number, each one's length, then the bytes."""
+    return struct.pack(f"<I{len(chunks)}Q", len(chunks), *map(len, chunks)) + b"".join(chunks)
+
+
+def _unpack_chunks(data: bytes, count: int) -> list[bytes]:
+    """The ``count`` chunks of a message from :func:`_pack_chunks` (a malformed message is refused)."""
+    head = struct.calcsize(f"<I{count}Q")
+    if len(data) < head or struct.unpack_from("<I", data)[0] != count:
+        raise WireError("re-sharing message: wrong number of arrays")
+    lengths = struct.unpack_from(f"<{count}Q", data, 4)
+    if head + sum(lengths) != len(data):
+        raise WireError("re-sharing message: lengths do not add up")
+    chunks, start = [], head
+    for length in lengths:
+        chunks.append(data[start:start + length])
+        start += length
+    return chunks
 
 
 async def _received(peer: int) -> bytes:
@@ -241,7 +269,7 @@ async def _pass(values, fields, S, set_key, pair_keys, label, inverse=False):
             for j, share in shares.items():
                 outgoing[j].append(_marshal(share, p))
         for j, chunks in outgoing.items():
-            mpc._send_message(j, pickle.dumps(chunks, protocol=pickle.HIGHEST_PROTOCOL))
+            mpc._send_message(j, _pack_chunks(chunks))
     for i in S:
         if i == me:
             continue
@@ -250,9 +278,9 @@ async def _pass(values, fields, S, set_key, pair_keys, label, inverse=False):
                 share = prg_field(pair_keys[i], f"{label}/{a}/{i}", p, v.size).reshape(v.shape)
                 result[a] = (result[a] + share) % p
         else:
-            chunks = pickle.loads(await _received(i))
+            chunks = _unpack_chunks(await _received(i), len(values))
             for a, (chunk, v, p) in enumerate(zip(chunks, values, moduli)):
-                result[a] = (result[a] + _unmarshal(chunk, p).reshape(v.shape)) % p
+                result[a] = (result[a] + _unmarshal(chunk, p, v.size).reshape(v.shape)) % p
     return result
 
 
@@ -360,7 +388,7 @@ async def _input_raw(values, shape, field, sender, pair_keys, label):
         return shares[me]
     if me in prg_receivers(sender, m, t):
         return prg_field(pair_keys[sender], f"{label}/{sender}", p, int(np.prod(shape))).reshape(shape)
-    return _unmarshal(await _received(sender), p).reshape(shape)
+    return _unmarshal(await _received(sender), p, int(np.prod(shape))).reshape(shape)
 
 
 async def input_raw(values, shape, field, sender: int, keyring: KeyRing) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Stable sorting by secret integer keys: oblivious radix sort with shuffle-and-open (Hamada et al. 2014).
 
-1. Key bits.  Parties 0..t each pick a random mask R_j of bit_length + k bits (k = MPyC's statistical
-   security parameter, 30, or less if the keys' field has no room) and secret-share it in the keys' field
-   and its low bits in the small field GF(2³¹−1).  ``keys + ΣR_j`` is opened (label ``sort.masked_keys``):
-   it hides the keys statistically (distance below 2⁻ᵏ per key) as long as one contributor is honest.
+1. Key bits.  Parties 0..t each pick a random mask R_j of bit_length + k bits (k = :data:`MASK_BITS` = 72)
+   and secret-share it in the keys' field and its low bits in the small field GF(2³¹−1).  ``keys + ΣR_j``
+   is opened (label ``sort.masked_keys``): it hides the keys statistically (distance below 2⁻ᵏ per key) as
+   long as one contributor is honest.  A run opens at most 2³² masked keys (checked against its ledger), so
+   all of them together are within 2⁻⁴⁰ of key-independent values.  The keys' field must have room for the
+   masks: :func:`key_sectype` gives the secure integer type (a field of bit_length + 79 bits).
    The key bits are the bits of the public opened value minus the secret mask bits: t+1 ripple-borrow
    subtractions, t+1 rounds of multiplications per bit position.
 2. Radix rounds on digits of DIGIT_BITS bits, least significant first.  The sort keeps ``dest``, the secret
@@ -26,6 +28,7 @@ import secrets
 import numpy as np
 
 from ._mpyc import mpc
+from .ledger import current_ledger
 from .opening import open as open_
 from .permutation import apply_inverse_permutation, open_shuffled, placed
 from .progress import progress
@@ -34,11 +37,16 @@ from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, m
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: sort destinations composed with a fresh secret uniformly random "
                            "shuffle — a uniformly random permutation, independent of the keys",
-    "sort.masked_keys": "to all parties: every key plus random masks of bit_length+k bits (k <= 30, 29 for "
-                        "32-bit SecInt(32) keys at 3 parties) from t+1 parties; statistically hides the key "
-                        "(distance below 2^-k per key)",
+    "sort.masked_keys": "to all parties: every key plus random masks of bit_length+72 bits from t+1 parties; "
+                        "statistically hides the key (distance below 2^-72 per key, below 2^-40 for all the "
+                        "at most 2^32 masked keys of a run)",
 }
 
+STATISTICAL_SECURITY = 40  #: a run's masked openings together are within statistical distance 2^-40 of
+#: values independent of the keys (union bound over at most MAX_MASKED_PER_RUN values of 2^-MASK_BITS each)
+MAX_MASKED_PER_RUN = 1 << 32  #: masked keys one run (one ledger) may open; checked before every opening
+MASK_BITS = STATISTICAL_SECURITY + 32  #: k: each masked key is within 2^-k of a key-independent value
+MAX_THRESHOLD = 62  #: key_sectype leaves room for the sum of up to t + 1 = 63 masks
 DIGIT_BITS = 3  # radix digit width: d=1..6 measured at n=16,384 and 10^5 (docs/core.md); 2, 3 fastest
 SMALL = mpc.SecFld(SMALL_PRIME)
 FIELD = SMALL.field
@@ -60,16 +68,43 @@ def _check(keys, bit_length: int, rows=None) -> int:
 
 # ---- key bits ----------------------------------------------------------------------------------------------
 
+def mask_room(sectype, bit_length: int) -> int:
+    """The mask bits k the field of ``sectype`` leaves for keys of ``bit_length`` bits: the key plus t+1 masks
+    of bit_length + k bits stay below the modulus, (t+2)·2^(bit_length+k) <= 2^(bits−1) <= p."""
+    p = sectype.field.modulus
+    return p.bit_length() - 1 - bit_length - (mpc.threshold + 1).bit_length()  # (t+1).bit_length() = ⌈log2(t+2)⌉
+
+
+def key_sectype(bit_length: int):
+    """The smallest MPyC secure integer type whose field masks keys of ``bit_length`` bits with
+    :data:`MASK_BITS` bits for any threshold t <= :data:`MAX_THRESHOLD` -- the type to give sort keys (and
+    any values whose bits :func:`key_bits` takes)."""
+    needed = bit_length + MASK_BITS + (MAX_THRESHOLD + 1).bit_length() + 1
+    b = max(1, needed - mpc.options.sec_param - 2)  # MPyC's SecInt(b) has a prime of b + sec_param + 2 bits
+    while mpc.SecInt(b).field.modulus.bit_length() < needed:
+        b += 1
+    return mpc.SecInt(b)
+
+
 def _mask_bits(keys, bit_length: int) -> int:
-    """Statistical masking bits k such that a key plus t+1 masks of bit_length + k bits stays below the
-    modulus: (t+2)·2^(bit_length+k) <= 2^(bits−1) <= p; k = MPyC's sec_param (30) where that fits."""
-    p = keys.sectype.field.modulus
-    room = p.bit_length() - 1 - bit_length - (mpc.threshold + 1).bit_length()  # = ⌈log2(t+2)⌉
-    k = min(mpc.options.sec_param, room)
-    if k < 20:
-        raise ValueError(f"{keys.sectype.__name__} has no room to mask {bit_length}-bit keys; use a "
-                         f"larger secure integer type for the keys")
-    return k
+    """:data:`MASK_BITS`, after checking the keys' field has room for it (else a one-line error naming the
+    type to use)."""
+    room = mask_room(keys.sectype, bit_length)
+    if room < MASK_BITS:
+        wide = key_sectype(bit_length)
+        raise ValueError(f"{keys.sectype.__name__} leaves {room} bits to mask {bit_length}-bit keys, "
+                         f"{MASK_BITS} are needed for a run's statistical distance <= 2^-{STATISTICAL_SECURITY}: "
+                         f"give the keys the type core.key_sectype({bit_length}) ({wide.__name__})")
+    return MASK_BITS
+
+
+def _check_masking_budget(n: int) -> None:
+    """A run opens at most :data:`MAX_MASKED_PER_RUN` masked keys (its ledger counts them): the union bound
+    n·2^-k over the run then stays below 2^-STATISTICAL_SECURITY."""
+    opened = current_ledger().counts().get("sort.masked_keys", 0)
+    if opened + n > MAX_MASKED_PER_RUN:
+        raise ValueError(f"a run may open at most {MAX_MASKED_PER_RUN} statistically masked keys "
+                         f"({opened} so far, {n} more asked): split the work into several runs")
 
 
 def _random_mask(n: int, nbits: int) -> np.ndarray:
@@ -77,7 +112,12 @@ def _random_mask(n: int, nbits: int) -> np.ndarray:
     if nbits <= 62:
         words = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
         return (words >> np.uint64(64 - nbits)).astype(np.int64)
-    return np.array([secrets.randbits(nbits) for _ in range(n)], dtype=object)
+    width = (nbits + 63) // 64
+    raw = np.frombuffer(secrets.token_bytes(8 * width * n), dtype="<u8").reshape(n, width).astype(object)
+    value = raw[:, 0]
+    for w in range(1, width):
+        value = (value << 64) | raw[:, w]
+    return value >> (64 * width - nbits)
 
 
 def bits_of(values, bit_length: int) -> np.ndarray:
@@ -118,6 +158,7 @@ async def key_bits(keys, bit_length: int, keyring: KeyRing) -> np.ndarray:
     """Raw GF(2³¹−1) shares (n × bit_length, least significant first) of the bits of ``keys``."""
     n = keys.shape[0]
     k = _mask_bits(keys, bit_length)
+    _check_masking_budget(n)
     stype = keys.sectype
     masked, mask_bits = keys, []
     for j in range(mpc.threshold + 1):
@@ -126,8 +167,8 @@ async def key_bits(keys, bit_length: int, keyring: KeyRing) -> np.ndarray:
         masked = masked + secure_array(stype, stype.field, shares)
         low = bits_of(mask, bit_length) if mpc.pid == j else None
         mask_bits.append(await input_raw(low, (n, bit_length), FIELD, j, keyring))
-    opened = await open_(masked, what="sort.masked_keys",
-                         why="keys plus random masks of bit_length+k bits from t+1 parties: statistically "
+    opened = await open_(masked, what="sort.masked_keys", distance=n * 2.0 ** -k,
+                         why=f"keys plus random masks of bit_length+{k} bits from t+1 parties: statistically "
                              "hidden; their public bits minus the secret mask bits give the key bits")
     opened = np.asarray(opened, dtype=object) % stype.field.modulus  # opened signed: back to 0..p−1
     return await _subtract_bits(bits_of(opened, bit_length), mask_bits, keyring)

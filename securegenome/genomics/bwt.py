@@ -147,7 +147,7 @@ def plan(n: int, *, early_exit: bool = False, budget: int) -> MemoryPlan:
 
 def bwt_sectype(n: int):
     """The secure integer type to secret-share a text of n bases in (values fit with headroom)."""
-    return mpc.SecInt(schedule(n).bit_length)
+    return core.key_sectype(schedule(n).bit_length)  # room for the sort's statistical masks (issue 15.6)
 
 
 @dataclass

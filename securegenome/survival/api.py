@@ -59,11 +59,13 @@ class SecureKaplanMeierFitter:
     After :meth:`fit`: ``survival_function_`` (DataFrame, one column per group, indexed by interval end),
     ``event_table_`` (published counts and numbers at risk), ``median_survival_time_`` (per group),
     ``counts_`` (the published :class:`IntervalCounts`), ``ledger_`` (what was opened), ``plot()``.
+    ``fit(..., transcript=PATH)`` writes what each party run here received (the auditor's transcript: party
+    0's view at PATH, party I's at PATH with ``.partyI`` before the extension).
     """
 
     def fit(self, party_tables, duration_col: str = "T", event_col: str = "E", group_col: str = "group", *,
             interval: int = 1, epsilon: float | None = None, groups=None, horizon=None, time_unit: float = 1.0,
-            parties: int | None = None, accountant=None, **session) -> SecureKaplanMeierFitter:
+            parties: int | None = None, accountant=None, transcript=None, **session) -> SecureKaplanMeierFitter:
         check_dp_request(epsilon, horizon, groups)  # before any party starts
         tables, parties = load_party_tables(party_tables, duration_col=duration_col, event_col=event_col,
                                             group_col=group_col, time_unit=time_unit, parties=parties,
@@ -80,6 +82,8 @@ class SecureKaplanMeierFitter:
         results = core.run(secure_km_counts, kwargs=common, private={p: {"table": t} for p, t in tables.items()},
                            **_session(parties, session))
         self._set(results[0].value, results)
+        if transcript is not None:  # the auditor's view: what each party run here received (core.write_transcripts)
+            core.write_transcripts(transcript, results)
         return self
 
     def _set(self, counts: IntervalCounts, results):
@@ -149,17 +153,21 @@ class SecureKaplanMeierFitter:
 
 def secure_logrank_test(party_tables, duration_col: str = "T", event_col: str = "E", group_col: str = "group",
                         *, groups=None, horizon=None, time_unit: float = 1.0, parties: int | None = None,
-                        **session) -> LogrankResult:
+                        transcript=None, **session) -> LogrankResult:
     """The logrank test of the two groups over all parties' patients; only the χ² statistic is opened.
 
     Returns a :class:`LogrankResult` with ``test_statistic``, ``p_value``, ``degrees_of_freedom`` (like
-    ``lifelines.statistics.logrank_test``); ``.ledger`` lists what was opened.
+    ``lifelines.statistics.logrank_test``); ``.ledger`` lists what was opened.  ``transcript=PATH`` writes
+    what each party run here received (party 0's view at PATH, party I's at PATH with ``.partyI`` before the
+    extension: :func:`securegenome.core.write_transcripts`).
     """
     tables, parties = load_party_tables(party_tables, duration_col=duration_col, event_col=event_col,
                                         group_col=group_col, time_unit=time_unit, parties=parties,
                                         hosts=session.get("hosts"), party_id=session.get("party_id"))
     results = core.run(secure_logrank, kwargs={"groups": groups, "horizon": horizon},
                        private={p: {"table": t} for p, t in tables.items()}, **_session(parties, session))
+    if transcript is not None:
+        core.write_transcripts(transcript, results)
     return dataclasses.replace(results[0].value, ledger=results[0].ledger, results=results,
                                durations_binned=any(t.binned for t in tables.values()))
 

@@ -14,6 +14,10 @@ in shares and opened, either
   counts (clamped at 0), so it is ε-DP too.  DP needs a public horizon (``horizon=``) and the two group
   labels named (``groups=``), so that nothing else is opened or published.
 
+With a public horizon, a duration beyond it is censored at it (administrative censoring, in every mode);
+in DP mode, rows whose label is neither of the named groups are left out.  Both are local, and neither
+stops the run: how a run proceeds must not depend on any one patient (issue 15.2).
+
 The numbers at risk and the curve follow from the opened counts in the clear.
 """
 
@@ -27,7 +31,7 @@ import numpy as np
 from .. import core
 from ..core import mpc
 from ..errors import InputError
-from .tables import SurvivalTable, agree_groups, interval_counts, public_grid
+from .tables import SurvivalTable, agree_groups, censored_at, in_groups, interval_counts, public_grid
 
 LEAKAGE: dict[str, str] = {
     "survival.horizon": "all parties: the largest time index over all patients (sizes the public interval grid); "
@@ -84,8 +88,9 @@ async def secure_km_counts(table: SurvivalTable, width: int = 1, groups=None, ho
     if not isinstance(width, (int, np.integer)) or width < 1:
         raise InputError(f"interval width must be a whole number of time units >= 1, not {width!r}")
     check_dp_request(epsilon, horizon, groups)
-    groups = await agree_groups(table, groups)
+    groups = await agree_groups(table, groups, dp=epsilon is not None)
     grid = await public_grid(table, horizon)
+    table = censored_at(in_groups(table, groups), grid)
     await core.agree(protocol="survival.km/1", groups=list(groups), horizon=grid, width=int(width),
                      epsilon=epsilon, time_unit=table.time_unit)
     k = n_intervals(grid, int(width))

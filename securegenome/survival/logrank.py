@@ -31,7 +31,7 @@ import numpy as np
 from .. import core
 from ..core import mpc
 from .arith import DEFAULT_PRECISION, Sizing, reciprocal, reinterpret
-from .tables import SurvivalTable, agree_groups, at_risk_table, public_grid
+from .tables import SurvivalTable, agree_groups, at_risk_table, censored_at, public_grid
 
 LEAKAGE: dict[str, str] = {
     "survival.horizon": "all parties: the largest time index over all patients (sizes the public time grid); "
@@ -89,6 +89,7 @@ async def secure_logrank(table: SurvivalTable, groups=None, horizon=None, precis
     """Protocol (each party runs it with its own ``table``): returns a :class:`LogrankResult` on every party."""
     groups = await agree_groups(table, groups)
     grid = await public_grid(table, horizon)
+    table = censored_at(table, grid)  # beyond a public horizon: censored at it, never an abort
     n_total = await _open_size(table)
     await core.agree(protocol="survival.logrank/1", groups=list(groups), horizon=grid, precision=precision,
                      time_unit=table.time_unit)

@@ -9,8 +9,10 @@ so every table's shape is public and only its contents are secret.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,12 +144,13 @@ def _label(g) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # public agreement: group labels and the time grid
 
-async def agree_groups(table: SurvivalTable, groups=None) -> tuple[str, str]:
+async def agree_groups(table: SurvivalTable, groups=None, *, dp: bool = False) -> tuple[str, str]:
     """The two group labels, in a fixed order, the same on every party.
 
-    Given ``groups`` (two labels) every party checks its rows use only those.  Otherwise each party
-    publishes the *set* of labels it holds (public metadata, like column names) and the union, sorted,
-    must have exactly two labels.
+    Given ``groups`` (two labels) every party checks its rows use only those -- except with ``dp``, where a
+    run must not depend on any one patient, so rows with another label are left out (:func:`in_groups`)
+    instead of stopping the run.  Otherwise each party publishes the *set* of labels it holds (public
+    metadata, like column names) and the union, sorted, must have exactly two labels.
     """
     if groups is not None:
         groups = tuple(_label(g) for g in groups)
@@ -155,7 +158,7 @@ async def agree_groups(table: SurvivalTable, groups=None) -> tuple[str, str]:
             raise InputError(f"give exactly two distinct group labels, not {list(groups)}")
         await core.agree(groups=list(groups))
         unknown = sorted(set(table.groups) - set(groups))
-        if unknown:
+        if unknown and not dp:
             row = next(i for i, g in enumerate(table.groups) if g == unknown[0])
             raise InputError(f"{table.source}: row {_row(row)}: group label '{unknown[0]}' is not one of the "
                              f"two groups {list(groups)}")
@@ -169,21 +172,29 @@ async def agree_groups(table: SurvivalTable, groups=None) -> tuple[str, str]:
     return union[0], union[1]
 
 
+def in_groups(table: SurvivalTable, groups) -> SurvivalTable:
+    """This party's rows whose label is one of ``groups`` (the others are in neither curve); a local warning
+    (this party's stderr only, never sent) says how many were left out."""
+    keep = np.isin(table.groups, list(groups))
+    if keep.all():
+        return table
+    warnings.warn(f"{table.source}: {int((~keep).sum())} row(s) with a label outside the groups {list(groups)} "
+                  f"left out", stacklevel=2)
+    return dataclasses.replace(table, times=table.times[keep], events=table.events[keep], groups=table.groups[keep])
+
+
 async def public_grid(table: SurvivalTable, horizon=None) -> int:
     """The largest time index T of the public grid 0..T.
 
-    With ``horizon`` (in the original unit) given, all parties check it and their own durations against it;
-    otherwise the maximum over all parties is computed in shares and opened (``survival.horizon``).
+    With ``horizon`` (in the original unit) given, all parties agree on it (durations beyond it are censored
+    at it by :func:`censored_at`); otherwise the maximum over all parties is computed in shares and opened
+    (``survival.horizon``).
     """
     if horizon is not None:
         if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon >= 0):
             raise InputError(f"horizon must be a non-negative number, not {horizon!r}")
         grid = int(math.ceil(horizon / table.time_unit - 1e-9))
         await core.agree(horizon=grid)
-        if len(table) and table.times.max() > grid:
-            i = int(np.argmax(table.times))
-            raise InputError(f"{table.source}: row {_row(i)}: duration {table.durations()[i]:g} is beyond the "
-                             f"horizon {horizon:g}")
         return grid
     secint = mpc.SecInt(40)
     local = int(table.times.max()) if len(table) else 0
@@ -193,6 +204,19 @@ async def public_grid(table: SurvivalTable, horizon=None) -> int:
     grid = int(await core.open(mpc.max(maxima) if len(maxima) > 1 else maxima[0], what="survival.horizon",
                                why="the public time grid 0..T fixes the shape of every table"))
     return grid
+
+
+def censored_at(table: SurvivalTable, grid: int) -> SurvivalTable:
+    """Administrative censoring at the public horizon: a patient followed beyond time index ``grid`` counts
+    as alive and censored at ``grid`` (lifelines' convention for a study end).  Local and data-independent:
+    the run goes on whatever the durations (an abort would tell every party that some patient lived longer,
+    and would break differential privacy).  A local warning (never sent) says how many rows it changed."""
+    beyond = table.times > grid
+    if not beyond.any():
+        return table
+    warnings.warn(f"{table.source}: {int(beyond.sum())} duration(s) beyond the horizon censored at it",
+                  stacklevel=2)
+    return dataclasses.replace(table, times=np.minimum(table.times, grid), events=np.where(beyond, 0, table.events))
 
 
 # ---------------------------------------------------------------------------------------------------------
