@@ -9,7 +9,7 @@ Protocol (Manber–Myers prefix doubling made oblivious, as in Isayama et al., "
 ACNS 2025; the code is ours).  Every step runs on this party's raw shares as numpy arrays (the core's
 raw-share layer): int64 shares of the small field GF(2³¹−1) (:data:`POSITIONS`) for positions, ranks,
 bits and the text, and Python-int shares of the secure integers' field ("big") only for the one column
-per round whose bits the radix sort needs (the core's masked bit decomposition needs ~30 bits of room
+per round whose bits the radix sort needs (the core's masked bit decomposition needs ~80 bits of room
 above the value, which GF(2³¹−1) lacks).  Permutations are only ever *scattered* (``y[σ[i]] = x[i]``:
 one secret shuffle of σ with every column to move, one opening of the shuffled σ, local placement).
 
