@@ -30,8 +30,10 @@ def test_cli_three_parties_writes_bwt_sa_json_ledger(tmp_path, capsys):
     assert out.read_text() == bwt + "\n"
     assert (tmp_path / "ref.sa").read_text().split() == [str(i) for i in sa]
     summary = json.loads(js.read_text())
-    assert summary["n"] == len(TEXT) and summary["parties"] == 3 and summary["rounds"] == B.plan(len(TEXT)).rounds
+    assert summary["n"] == len(TEXT) and summary["parties"] == 3 and summary["rounds"] == B.schedule(len(TEXT)).rounds
     assert summary["bwt"] == bwt and summary["sa"] == sa and set(summary["bytes_sent"]) == {"0", "1", "2"}
+    assert summary["memory_plan"]["chunks"] == 1 and summary["memory_plan"]["predicted_peak_gib"] > 0
+    assert set(summary["peak_rss_gib"]) == {"0", "1", "2"} and all(v > 0 for v in summary["peak_rss_gib"].values())
     releases = json.loads(ledger.read_text())["releases"]
     assert {r["what"] for r in releases} == {*B.HIDING_LABELS, "bwt.suffix_array", "bwt.bwt"}
     assert all(r["receivers"] == [0] for r in releases if r["what"] in ("bwt.suffix_array", "bwt.bwt"))
@@ -61,6 +63,18 @@ def test_cli_bad_options(argv, message, capsys, tmp_path):
     argv = [str(tmp_path / "missing.fa") if a == "REF" else a for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_tiny_memory_budget_one_line_before_sharing(tmp_path, capsys):
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(">r\n" + "ACGT" * 50 + "\n")
+    ledger = tmp_path / "ledger.json"
+    assert main(["bwt", str(fasta), "--parties", "3", "--memory", "0.01", "--ledger", str(ledger)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs at least" in err[0] and "GiB per party" in err[0]
+    assert not ledger.exists()  # the run stopped before anything was shared or opened
+    assert main(["bwt", str(fasta), "--memory", "lots"]) == 2
+    assert "--memory" in capsys.readouterr().err
 
 
 def test_cli_rejects_n_by_default_naming_record_and_position(tmp_path, capsys):

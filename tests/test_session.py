@@ -257,3 +257,18 @@ def test_a_different_mpyc_fails_loudly(monkeypatch, target, name, replacement, f
             core.run(secure_sum)
     finally:
         _mpyc.check_mpyc.cache_clear()
+
+
+def test_transcript_keeps_at_most_its_limit_then_counts():
+    """A large run's transcript stops keeping values (a 10^6-base BWT opens ~2*10^8 of them)."""
+    import numpy as np
+
+    from securegenome.core.ledger import Ledger, flatten
+
+    ledger = Ledger(transcript_limit=5)
+    ledger.receive("a", [0], np.arange(3))
+    ledger.receive("b", [0], np.arange(3))  # would exceed the limit: count only
+    ledger.receive("c", [0], [np.int64(7), 8])
+    assert ledger.views() == [[0, 1, 2], None, [7, 8]] and ledger.transcript[1]["count"] == 3
+    assert flatten(np.array([2**70, 1.5, 3], dtype=object)) == [2**70, 1.5, 3]
+    assert flatten(np.array([1, 2], dtype=object)) == [1, 2]

@@ -36,7 +36,15 @@ what is revealed, to whom:
 output (written by a receiver):
   -o OUT.bwt: the BWT as one line over ACGT$; the SA next to it as OUT.sa (one position per line,
   0-based, first line n).  Without -o the BWT is printed on stdout.  --json: n, rounds, wall time,
-  bytes sent per party, and BWT/SA if this machine received them."""
+  bytes sent per party, the memory plan (predicted peak and seconds) with each party's measured peak
+  RSS, and BWT/SA if this machine received them.
+
+memory:
+  Before anything is shared, the parties plan the run from n and a memory budget per party
+  (--memory GIB; default: 70% of this host's available memory divided by the parties running here;
+  the parties use the smallest budget any of them gives).  The plan chunks the big steps to fit; if
+  even the smallest plan does not fit, every party stops with one line naming the memory it needs.
+  10^6 bases need about 1.5-2.5 GiB per party (docs/bwt.md, "Memory plan")."""
 
 EXAMPLES = """\
 examples:
@@ -63,6 +71,8 @@ def register(sub):
                    "BWT/SA if received here) as JSON")
     p.add_argument("--early-exit", action="store_true",
                    help="stop once all suffixes are distinct; opens one bit per round to all (see above)")
+    p.add_argument("--memory", default=None, metavar="GIB",
+                   help="memory budget per party in GiB (default: a safe share of this host's available memory)")
     p.add_argument("--iupac", choices=("reject", "drop", "replace"), default="reject",
                    help="N and other ambiguity codes: reject (default), drop them, or replace each by a base")
     add_party_options(p)
@@ -71,6 +81,7 @@ def register(sub):
 
 def main(args):
     from .. import core
+    from ..core.memory import default_budget, parse_gib
     from ..genomics.bwt import bwt_protocol
 
     options = session_options(args)
@@ -84,9 +95,10 @@ def main(args):
     local_receivers = [pid for pid in mine if pid in receivers]
     if args.output and not local_receivers:
         raise InputError("-o needs a receiver on this machine (--reveal-to)")
+    memory = parse_gib(args.memory) if args.memory is not None else default_budget(len(mine))
     private = {pid: {"segment": _read_segment(path, args.iupac)} for pid, path in segments.items()}
-    results = core.run(bwt_protocol, **options, kwargs={"reveal_to": receivers, "early_exit": args.early_exit},
-                       private=private)
+    results = core.run(bwt_protocol, **options, private=private,
+                       kwargs={"reveal_to": receivers, "early_exit": args.early_exit, "memory": memory})
     value = results[0].value
     received = next((r.value for r in results if r.pid in local_receivers), None)
     if received is not None:
@@ -98,7 +110,8 @@ def main(args):
     if args.json:
         summary = run_summary(results, n=value["n"], segment_lengths=value["sizes"], rounds=value["rounds"],
                               max_rounds=value["max_rounds"], kmer=value["kmer"], early_exit=args.early_exit,
-                              reveal_to=receivers)
+                              reveal_to=receivers, budget_gib=value["budget_gib"], memory_plan=value["plan"],
+                              peak_rss_gib={str(r.pid): round(r.value["peak_rss"] / 2**30, 3) for r in results})
         if received is not None:
             summary.update(bwt=received["bwt"], sa=received["sa"])
         write_json(args.json, summary)

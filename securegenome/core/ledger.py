@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+TRANSCRIPT_LIMIT = 4_000_000  #: values a party's transcript keeps (Python ints: ~150 MB at most)
+
 
 @dataclass(frozen=True)
 class Release:
@@ -31,18 +33,29 @@ class Release:
 class Ledger:
     """The releases of one run, in the order they happened (identical order on every party)."""
 
-    def __init__(self, releases=(), transcript=()):
+    def __init__(self, releases=(), transcript=(), transcript_limit: int = TRANSCRIPT_LIMIT):
         self.releases: list[Release] = list(releases)
         #: this party's own view: one {"what", "to", "values"} per opening it received, in order (the
         #: auditor's transcript: what it actually saw, for view-equality tests and ``--transcript``)
         self.transcript: list[dict] = list(transcript)
+        #: values kept in the transcript at most; later openings are noted with ``"values": None`` and
+        #: their ``"count"`` (a 10^6-base BWT opens ~2*10^8 values: kept as Python ints, ~8 GB per party)
+        self.transcript_limit = transcript_limit
+        self._kept = sum(len(entry["values"] or ()) for entry in self.transcript)
 
     def record(self, release: Release) -> None:
         self.releases.append(release)
 
     def receive(self, what: str, receivers, values) -> None:
-        """Note the values this party received from an opening (flattened to ints/floats)."""
-        self.transcript.append({"what": what, "to": list(receivers), "values": flatten(values)})
+        """Note the values this party received from an opening (flattened to ints/floats), or only their
+        count once the transcript holds ``transcript_limit`` values."""
+        count = _size(values)
+        if self._kept + count > self.transcript_limit:
+            self.transcript.append({"what": what, "to": list(receivers), "values": None, "count": count})
+            return
+        flat = flatten(values)
+        self._kept += len(flat)
+        self.transcript.append({"what": what, "to": list(receivers), "values": flat})
 
     def views(self, what: str | None = None) -> list:
         """The values this party received, opening by opening (only those labelled ``what`` if given)."""
@@ -90,6 +103,16 @@ class Ledger:
             f.write("\n")
 
 
+def _size(values) -> int:
+    """Number of scalars in an opened value (without flattening it)."""
+    if values is None:
+        return 0
+    if isinstance(values, (list, tuple)):
+        return sum(_size(a) for a in values)
+    values = getattr(values, "value", values)
+    return int(values.size) if isinstance(values, np.ndarray) else 1
+
+
 def transcript_path(path, pid: int) -> str:
     """Where party ``pid``'s view goes next to ``path`` in a local run: ``.partyI`` before the extension
     (``view.json`` -> ``view.party2.json``; ``view`` -> ``view.party2``)."""
@@ -120,7 +143,16 @@ def flatten(values) -> list:
         return [v for a in values for v in flatten(a)]
     values = getattr(values, "value", values)  # MPyC field elements/arrays hold their value here
     if isinstance(values, np.ndarray):
-        return [v for a in values.reshape(-1).tolist() for v in flatten(a)]
+        if values.dtype == object:  # Python ints (C speed when they fit int64), or field elements
+            try:
+                as_int = values.astype(np.int64)
+                if not np.array_equal(as_int, values):  # floats among them
+                    raise TypeError
+                values = as_int
+            except (TypeError, OverflowError):
+                return [w for v in values.reshape(-1).tolist()
+                        for w in ((v,) if isinstance(v, (int, float)) else flatten(v))]
+        return values.reshape(-1).tolist()
     if isinstance(values, np.generic):
         return [values.item()]
     if isinstance(values, (int, float)):

@@ -6,36 +6,43 @@ and ``BWT[i] = T$[SA[i] - 1]`` (cyclically).  In the BWT codes the sentinel is :
 so ``"ACGT$"[code]`` spells it.
 
 Protocol (Manber–Myers prefix doubling made oblivious, as in Isayama et al., "Oblivious Suffix Sorting",
-ACNS 2025; the code is ours).  Every step runs on secret shares.  Permutations are only ever *scattered*
-(``y[σ[i]] = x[i]``: one shuffle-and-open of the core); gathering by SA is scattering by its inverse ISA,
-which is kept alongside.  Ranks and keys live in the secure-integer field (radix sort and zero test
-decompose them under statistical masks); positions in the core's small field GF(2³¹−1) (:data:`POSITIONS`),
-where shuffles run on int64 arrays; both move in one shuffle.
+ACNS 2025; the code is ours).  Every step runs on this party's raw shares as numpy arrays (the core's
+raw-share layer): int64 shares of the small field GF(2³¹−1) (:data:`POSITIONS`) for positions, ranks,
+bits and the text, and Python-int shares of the secure integers' field ("big") only for the one column
+per round whose bits the radix sort needs (the core's masked bit decomposition needs ~80 bits of room
+above the value, which GF(2³¹−1) lacks).  Permutations are only ever *scattered* (``y[σ[i]] = x[i]``:
+one secret shuffle of σ with every column to move, one opening of the shuffled σ, local placement).
 
 1. **k-mers.**  Every suffix gets the key of its first k symbols, packed in base 5 (``$``/past-the-end 0,
    bases 1..4): a local linear combination of shifted codes.  k is the largest with 5^k ≤ 2^L, L the bit
-   length of n, so the first sort costs no more than a round's.  One stable sort of the keys gives SA_k;
-   a zero test of the gaps between sorted neighbours and a prefix sum (local) give the dense ranks in SA
-   order; one scatter by SA puts them (and ISA) by text position.
-2. **Doubling rounds** (h = k, 2k, 4k, ...).  Suffix i's new key is the pair (rank_h[i], rank_h[i+h]).
-   The order by the second key needs no sort: it is the previous order shifted, σ₂ = (SA_h − h) mod (n+1),
-   because rank_h[σ₂[j] + h] = rank_h[SA_h[j]] is the sorted rank sequence already held.  (Suffixes with
-   i + h > n wrap around; their h-prefix contains ``$`` and is unique, so their second key never matters.)
-   One scatter by ISA brings (rank_h[σ₂[j]], σ₂[j]) into σ₂ order — the public cyclic shift is applied to
-   the vectors first — and ONE stable radix sort on the first key (L bits) yields SA_2h with the second
-   keys in SA_2h order.  Neighbours are equal iff they were in the same bucket and their second keys are
-   equal: gap = old_differs + (1 − old_differs)·Δsecond is in 0..n and zero iff equal; one zero test,
-   prefix sums give the new ranks, and one scatter by SA_2h puts ranks and ISA by position.
+   length of n, so the first sort costs no more than a round's.  Its bits (masked bit decomposition)
+   drive one stable radix sort → SA_k, and give the keys in the small field; zero tests of the gaps
+   between sorted neighbours and prefix sums (local) give the dense ranks in SA order; a scatter by SA
+   gives ISA.
+2. **Doubling rounds** (h = k, 2k, 4k, ...).  Suffix i's new key is (rank_h[i], rank_h[i+h]).  The order
+   by the second key needs no sort: it is the previous order shifted, σ₂[j] = SA_h[j] − h (mod n+1),
+   and the second keys in that order are the sorted ranks already held.  (Suffixes with i + h > n wrap
+   around; their h-prefix contains ``$`` and is unique, so their second key never matters.)  The first
+   key of row j is ranks[π(j)] with π(j) = ISA[σ₂[j]]: one scatter by ISA (small field) gives π⁻¹ and σ₂,
+   one scatter of the big-field ranks by π⁻¹ gives the first keys; ONE stable radix sort on them (L bits)
+   yields SA_2h with the second keys in SA_2h order.  Within a bucket the second keys ascend, so
+   gap = (n+1)·old_differs + Δsecond is zero iff neighbours are equal; one zero test, prefix sums give
+   the new ranks, one scatter by SA_2h gives ISA.
 3. After ⌈log₂(n/k)⌉ rounds h ≥ n, so SA_h is the suffix array; the last round skips the re-ranking and
-   carries ``T$[x − 1]`` through its scatter and sort, which makes the BWT column for free.
+   carries ``T$[x − 1]`` through its scatters and sort, which makes the BWT column for free.
 
-The zero test: bits of the gaps by the core's masked bit decomposition (GF(2³¹−1)), a product tree of
-the negated bits, and a random bit shared in both fields to bring the result back: only the result XOR
-that random bit is opened (uniformly random).  So a default run opens only values that are uniformly
-random or statistically masked (labels in :data:`HIDING_LABELS`) plus the outputs asked for; the number
-of rounds depends on n only.  With ``early_exit`` the parties open one bit before every round — are all
-ranks already distinct? — and stop when it is; that tells everyone the length of the longest repeated
-substring within a factor of two (see :data:`LEAKAGE`).
+The zero test is Fermat's: gap^(p−1) (p = 2³¹−1) is 1 iff gap ≠ 0, 36 multiplications along an addition
+chain, nothing opened.  Its bits reach the big field (for the next round's sort key) through a random bit
+shared in both fields: only the bits XOR that random bit are opened (uniformly random).  So a default run
+opens only values that are uniformly random or statistically masked (labels in :data:`HIDING_LABELS`)
+plus the outputs asked for; the number of rounds depends on n only.  With ``early_exit`` the parties
+open one bit before every round — are all ranks already distinct? — and stop when they are; that tells
+everyone the length of the longest repeated substring within a factor of two (see :data:`LEAKAGE`).
+
+Memory: :func:`plan` predicts the peak per party from n and chunks the masked bit decompositions (their
+(rows × bits) matrices are the largest temporaries) to fit a budget, or stops before anything is shared.
+Cost per round: ~10 shuffles of n rows (4 scatters, 2·⌈L/3⌉ in the radix sort), one bit decomposition
+of L bits, 36 + 3 small-field multiplications; O(n·L) traffic, O(L) communication rounds.
 
 :func:`suffix_array_bwt` is the plaintext twin: the same steps on numpy arrays, used by the tests.
 """
@@ -50,9 +57,10 @@ import numpy as np
 
 from .. import core
 from ..core import mpc
-from ..core import PERMUTATION_LEAKAGE, SORT_LEAKAGE, KeyRing, input_raw, key_bits, multiply, open_shuffled, placed
-from ..core import SMALL, SMALL_FIELD as FIELD, secure_array, shuffle_together
-from ..core import sort_destinations as core_sort_destinations
+from ..core import PERMUTATION_LEAKAGE, SORT_LEAKAGE, KeyRing, SecretShuffle, input_raw, key_bits, multiply
+from ..core import SMALL, SMALL_FIELD as FIELD, open_shuffled, placed, radix_destinations, raw_shares, secure_array
+from ..core.ledger import TRANSCRIPT_LIMIT
+from ..core.memory import BASELINE_BYTES, GIB, MemoryPlan, agree_budget, choose, peak_rss
 from ..errors import InputError
 from .oracle import BWT_LETTERS, DOLLAR
 
@@ -75,7 +83,7 @@ HIDING_LABELS = ("shuffle.permutation", "sort.masked_keys", "bwt.masked_differs"
 
 
 @dataclass(frozen=True)
-class Plan:
+class Schedule:
     """The public parameters of a run, all functions of n."""
 
     n: int
@@ -90,7 +98,7 @@ class Plan:
         return max(self.key_bits, self.rank_bits) + 2
 
 
-def plan(n: int) -> Plan:
+def schedule(n: int) -> Schedule:
     """k, the number of rounds and the bit lengths for a text of n bases (n >= 1)."""
     if n < 1:
         raise ValueError("the text must have at least one base")
@@ -99,12 +107,47 @@ def plan(n: int) -> Plan:
     while (KMER_BASE ** (k + 1) - 1).bit_length() <= rank_bits:
         k += 1
     rounds = max(0, math.ceil(math.log2(n / k))) if n > k else 0
-    return Plan(n, k, rounds, rank_bits, (KMER_BASE ** k - 1).bit_length())
+    return Schedule(n, k, rounds, rank_bits, (KMER_BASE ** k - 1).bit_length())
+
+
+# Memory and time model of one party (fitted to measured runs: docs/bwt.md, "Memory plan").  Per row of
+# T$ the run holds a few int64 columns and one column of big-field ints, plus the sort's bit matrix and
+# the shuffles' and radix rounds' temporaries; per row of a bit-decomposition chunk, the core's masked
+# bit decomposition holds about six (rows x bits) int64 matrices and a few big-field columns.
+ROW_BYTES = 1_000  #: per row of T$, whatever the chunking
+CHUNK_ROW_BYTES_PER_BIT = 60  #: per row of a bit-decomposition chunk and bit
+VALUE_BYTES = 40  #: one opened value in the ledger's transcript (a Python int in a list)
+OPENED_PER_ROW_ROUND = 12  #: values opened per row and round (shuffled permutations, masked keys and bits)
+SECONDS_PER_ROW_ROUND_BIT = 3.8e-6  #: seconds per row, round and bit: CPU-bound estimate, 3 parties, 2 idle cores
+SECONDS_PER_CHUNK_ROUND = 0.6  #: latency of one more chunk's bit decomposition per round
+CHUNKS = tuple(1 << e for e in range(24, 11, -1))  #: candidate chunk sizes (rows), largest first
+
+
+def plan(n: int, *, early_exit: bool = False, budget: int) -> MemoryPlan:
+    """The fastest chunking of the bit decompositions whose predicted peak per party fits ``budget`` bytes,
+    from the public n only; :class:`~securegenome.core.memory.MemoryPlanError` (one line) if none does.
+
+    ``early_exit`` does not change the peak; the predicted seconds assume all rounds (the worst case).
+    """
+    s = schedule(n)
+    n1 = n + 1
+    bits = max(s.rank_bits, s.key_bits)
+    transcript = VALUE_BYTES * min(TRANSCRIPT_LIMIT, OPENED_PER_ROW_ROUND * n1 * (s.rounds + 1))
+    plans = []
+    for chunk in sorted({min(c, n1) for c in CHUNKS}, reverse=True):
+        peak = BASELINE_BYTES + transcript + ROW_BYTES * n1 + CHUNK_ROW_BYTES_PER_BIT * bits * chunk
+        chunks = -(-n1 // chunk)
+        seconds = (s.rounds + 1) * (SECONDS_PER_ROW_ROUND_BIT * n1 * bits + SECONDS_PER_CHUNK_ROUND * (chunks - 1))
+        plans.append(MemoryPlan(f"bwt, bit decompositions in {chunks} chunk{'s' if chunks > 1 else ''}",
+                                int(peak), seconds,
+                                {"chunk": chunk, "chunks": chunks, "kmer": s.kmer, "rounds": s.rounds,
+                                 "early_exit": early_exit}))
+    return choose(plans, budget, f"the secure BWT of {n} bases")
 
 
 def bwt_sectype(n: int):
     """The secure integer type to secret-share a text of n bases in (values fit with headroom)."""
-    return core.key_sectype(plan(n).bit_length)  # room for the sort's statistical masks (issue 15.6)
+    return core.key_sectype(schedule(n).bit_length)  # room for the sort's statistical masks (issue 15.6)
 
 
 @dataclass
@@ -122,7 +165,7 @@ def suffix_array_bwt(codes, *, early_exit: bool = False) -> SuffixArrayBWT:
     """Plaintext twin of :func:`secure_suffix_array_bwt`: the same steps on numpy arrays."""
     codes = np.asarray(codes, dtype=np.int64)
     _check_codes(codes)
-    p = plan(len(codes))
+    p = schedule(len(codes))
     n1 = p.n + 1
     iota = np.arange(n1)
     keys = _kmer_keys_plain(codes, p.kmer)
@@ -171,142 +214,193 @@ def _check_codes(codes):
 
 # ---------------------------------------------------------------------------------------- secure protocol
 
-async def secure_suffix_array_bwt(codes, *, early_exit: bool = False,
-                                  sort_destinations=None) -> SuffixArrayBWT:
+async def secure_suffix_array_bwt(codes, *, early_exit: bool = False, chunk: int | None = None) -> SuffixArrayBWT:
     """Secret-shared suffix array and BWT of the secret-shared text ``codes`` (base codes 0..3).
 
     ``codes`` is a secure integer array (type from :func:`bwt_sectype` or wider), e.g. one owner's
-    sequence or several parties' segments concatenated.  Returns secure arrays of length n+1: ``sa``
-    (positions, in the core's small field GF(2^31-1), see :data:`POSITIONS`) and ``bwt`` (codes, type of
-    ``codes``, ``$`` coded :data:`SENTINEL`).  Opened on the way: only uniformly random or statistically
-    masked values (:data:`HIDING_LABELS`), plus with ``early_exit`` one bit per round (``bwt.all_distinct``).
-    ``sort_destinations(keys, bit_length)`` replaces the core's radix sort (benchmark baselines only).
+    sequence or several parties' segments concatenated.  Returns secure arrays of length n+1 over the
+    core's small field GF(2^31-1) (:data:`POSITIONS`): ``sa`` (positions) and ``bwt`` (codes, ``$`` coded
+    :data:`SENTINEL`).  Opened on the way: only uniformly random or statistically masked values
+    (:data:`HIDING_LABELS`), plus with ``early_exit`` one bit per round (``bwt.all_distinct``).
+    ``chunk`` (rows per masked bit decomposition; default all) bounds the memory: see :func:`plan`.
     """
-    destinations = sort_destinations or core_sort_destinations
     stype = codes.sectype
-    p = plan(len(codes))
-    if stype.bit_length < p.bit_length:
-        raise ValueError(f"a text of {p.n} bases needs secure integers of at least {p.bit_length} bits "
+    s = schedule(len(codes))
+    if stype.bit_length < s.bit_length:
+        raise ValueError(f"a text of {s.n} bases needs secure integers of at least {s.bit_length} bits "
                          f"(use bwt_sectype(n)); got {stype.bit_length}")
-    n1 = p.n + 1
-    iota = POSITIONS.array(np.arange(n1))
-    text = mpc.np_concatenate((codes, stype.array(np.array([SENTINEL]))))
+    run = _Run(stype, s.n + 1, chunk or s.n + 1)
+    codes = raw_shares(await mpc.gather(codes))
+    text = np.concatenate([await run.small(codes, 2), [SENTINEL]])  # T$ in the small field
+    iota = np.arange(run.n1, dtype=np.int64)
 
-    # Ranks and keys live in the big field (the radix sort and the zero test decompose them with
-    # statistical masks); positions (SA, ISA) in the small field, where shuffles are cheap.
-    keys = _kmer_keys(codes, p.kmer)
-    sa, sorted_keys = await _scatter(await destinations(keys, p.key_bits), iota, keys)
-    differs = await _left_differs(stype, mpc.np_subtract(sorted_keys[1:], sorted_keys[:-1]), p.key_bits)
-    ranks_sorted = mpc.np_cumsum(differs)
-    rank, isa = await _scatter(sa, ranks_sorted, iota)
+    keys = _kmer_keys(codes, s.kmer, run.big.modulus)
+    bits = await run.bits(keys, s.key_bits)
+    sa, sorted_keys = await run.scatter(await radix_destinations(bits, run.keyring), iota, _value(bits))
+    del keys, bits
+    differs = await run.left_differs(_sub(sorted_keys[1:], sorted_keys[:-1]))
+    ranks_small, ranks_big = await run.ranks(differs)
+    [isa] = await run.scatter(sa, iota)
 
-    h, done, bwt = p.kmer, 0, None
-    for r in core.progress(range(p.rounds), total=p.rounds, desc="bwt rounds", unit="round"):
-        if early_exit and await _all_distinct(ranks_sorted, p):
+    h, done, bwt = s.kmer, 0, None
+    for r in core.progress(range(s.rounds), total=s.rounds, desc="bwt rounds", unit="round"):
+        if early_exit and await run.all_distinct(ranks_small[-1:] - s.n):
             break
-        last = r == p.rounds - 1
-        # rows in σ₂ order: row j is suffix x = SA[j] - h, with first key rank[x]; the last round also
-        # carries T$[x - 1], which the sort turns into the BWT
-        first, shifted, *carried = await _scatter(isa, mpc.np_roll(rank, h),
-                                                  POSITIONS.array(np.roll(np.arange(n1), h)),
-                                                  *([mpc.np_roll(text, h + 1)] if last else []))
-        second, sa, *tail = await _scatter(await destinations(first, p.rank_bits), ranks_sorted, shifted,
-                                           *carried)
+        last = r == s.rounds - 1
+        # Row j of the new sort is suffix x = SA[j] - h (σ₂ order), first key rank[x] = ranks[π(j)] with
+        # π(j) = ISA[SA[j] - h].  Scattering by ISA gives, in SA order, π⁻¹(j) = ISA[SA[j] + h] and x (and
+        # in the last round T$[x - 1], which the sort turns into the BWT); scattering the ranks (the only
+        # big-field column) by π⁻¹ then puts the first keys in σ₂ order.
+        back, shifted, *carried = await run.scatter(isa, np.roll(isa, -h), np.roll(iota, h),
+                                                    *([np.roll(text, h + 1)] if last else []))
+        [first] = await run.scatter(back, ranks_big)
+        del back, ranks_big
+        bits = await run.bits(first, s.rank_bits)
+        del first
+        second, sa, *tail = await run.scatter(await radix_destinations(bits, run.keyring), ranks_small, shifted,
+                                              *carried)
+        del bits, shifted, carried
         done += 1
         if last:  # h >= n now: all ranks are distinct, no need to compute them
             bwt = tail[0]
             break
-        # neighbours j-1, j are equal iff same old bucket and same second key; the gap is in 0..n
-        old = differs[1:]
-        gap = old + (1 - old) * mpc.np_subtract(second[1:], second[:-1])
-        differs = await _left_differs(stype, gap, p.rank_bits)
-        ranks_sorted = mpc.np_cumsum(differs)
-        rank, isa = await _scatter(sa, ranks_sorted, iota)
+        # neighbours j-1, j are equal iff same old bucket and same second key.  Within a bucket the second
+        # keys ascend (the stable sort kept σ₂ order), so (n+1)·old + Δsecond is zero iff they are equal
+        gap = (_sub(second[1:], second[:-1]) + (s.n + 1) * differs[1:]) % FIELD.modulus
+        differs = await run.left_differs(gap)
+        ranks_small, ranks_big = await run.ranks(differs)
+        [isa] = await run.scatter(sa, iota)
         h *= 2
 
     if bwt is None:  # no round, or stopped early: BWT[j] = T$[SA[j] - 1]
-        [bwt] = await _scatter(isa, mpc.np_roll(text, 1))
-    return SuffixArrayBWT(sa, bwt, done)
+        [bwt] = await run.scatter(isa, np.roll(text, 1))
+    return SuffixArrayBWT(secure_array(POSITIONS, FIELD, sa), secure_array(POSITIONS, FIELD, bwt), done)
 
 
-async def _scatter(sigma, *arrays):
-    """``y[sigma[i]] = x[i]`` for every array x (secure arrays of any types): ONE shuffle of all of them
-    with sigma (the core's shuffle), one opening of the shuffled sigma (a uniformly random permutation),
-    local placement — the core's scatter, for arrays of different fields at once."""
-    if sigma.shape[0] <= 1:
-        return list(arrays)
-    shuffled = await shuffle_together([sigma, *arrays])
-    q = await open_shuffled(shuffled[0], why="a secret permutation after a fresh secret uniform shuffle is "
-                                             "uniformly random: scatter rows to their destinations")
-    return [placed(x, q) for x in shuffled[1:]]
+def _sub(a, b):
+    return (a - b) % FIELD.modulus
 
 
-def _kmer_keys(codes, k):
-    """Key of the first k symbols of every suffix of T$, base 5 ($ and past-the-end 0): local."""
-    stype = codes.sectype
-    padded = mpc.np_concatenate((codes + 1, stype.array(np.zeros(k, dtype=int))))
+def _value(bits):
+    """The integers under secret bit columns (raw small-field shares, least significant first): local."""
+    return (bits << np.arange(bits.shape[1])).sum(axis=1) % FIELD.modulus
+
+
+def _kmer_keys(codes, k, modulus):
+    """Raw shares of the key of the first k symbols of every suffix of T$, base 5 ($ and past-the-end 0)."""
+    padded = np.concatenate([(codes + 1) % modulus, np.zeros(k, dtype=object)])
     n1 = len(codes) + 1
     keys = padded[0:n1] * KMER_BASE ** (k - 1)
     for t in range(1, k):
         keys = keys + padded[t:t + n1] * KMER_BASE ** (k - 1 - t)
-    return keys
+    return keys % modulus
 
 
-async def _left_differs(stype, gap, bits):
-    """[0, gap[0] != 0, gap[1] != 0, ...]: 1 where a sorted element differs from its left neighbour.
+class _Run:
+    """The raw-share steps of one construction: columns are this party's shares as numpy arrays, int64 in
+    the small field GF(2^31-1) (positions, ranks, bits) and Python ints in the secure integers' field
+    ("big": only the ranks that are decomposed into bits, which needs room for statistical masks)."""
 
-    ``gap`` is non-negative and below 2^bits.  Its bits come from the core's masked bit decomposition
-    (:func:`~securegenome.core.sort.key_bits`, in GF(2^31-1)); "some bit set" is a product tree over the
-    negated bits; the result is brought back to the type of ``gap`` with a random bit shared in both
-    fields (XOR of one random bit per party 0..t): the XOR of the result with it is opened (a uniformly
-    random bit, label ``bwt.masked_differs``) and undone locally in the big field.
-    """
-    zero = stype.array(np.zeros(1, dtype=int))
-    if gap.size == 0:
-        return zero
+    def __init__(self, stype, n1: int, chunk: int):
+        self.stype, self.big, self.n1, self.chunk = stype, stype.field, n1, max(1, chunk)
+        self.keyring = KeyRing()
 
-    p = FIELD.modulus
-    n = gap.shape[0]
-    keyring = KeyRing()
-    all_zero = (1 - await key_bits(gap, bits, keyring)) % p  # (n, bits): 1 where a bit is 0
-    while all_zero.shape[1] > 1:
-        half = all_zero.shape[1] // 2
-        product = await multiply(all_zero[:, :half], all_zero[:, half:2 * half], FIELD, keyring)
-        all_zero = np.concatenate([product, all_zero[:, 2 * half:]], axis=1)
-    differs = (1 - all_zero[:, 0]) % p
-    mask_small, mask_big = None, None
-    for j in range(mpc.threshold + 1):
-        mine = np.frombuffer(secrets.token_bytes(n), dtype=np.uint8) & 1 if mpc.pid == j else None
-        small = await input_raw(mine, (n,), FIELD, j, keyring)
-        big = mpc.input(stype.array(mine.astype(int) if mine is not None else np.zeros(n, dtype=int)), senders=j)
-        if mask_small is None:
-            mask_small, mask_big = small, big
-        else:
-            mask_small = (mask_small + small - 2 * await multiply(mask_small, small, FIELD, keyring)) % p
-            mask_big = mask_big + big - 2 * mask_big * big
-    masked = (differs + mask_small - 2 * await multiply(differs, mask_small, FIELD, keyring)) % p
-    opened = await core.open(secure_array(SMALL, FIELD, masked), what="bwt.masked_differs",
-                             why="neighbour-differs bits XOR fresh secret random bits: uniformly random")
-    c = as_ints(opened)
-    return mpc.np_concatenate((zero, c + (1 - 2 * c) * mask_big))
+    def field_of(self, column):
+        return self.big if column.dtype == object else FIELD
 
+    async def scatter(self, sigma, *columns):
+        """``y[sigma[i]] = x[i]`` for every column: ONE secret shuffle of sigma and all columns, one opening
+        of the shuffled sigma (a uniformly random permutation), local placement."""
+        if self.n1 <= 1:
+            return list(columns)
+        shuffled = await SecretShuffle(self.n1, self.keyring).apply_raw(
+            [sigma, *columns], [FIELD, *(self.field_of(c) for c in columns)])
+        q = await open_shuffled(secure_array(SMALL, FIELD, shuffled[0]),
+                                why="a secret permutation after a fresh secret uniform shuffle is uniformly "
+                                    "random: scatter rows to their destinations")
+        return [placed(x, q) for x in shuffled[1:]]
 
-async def _all_distinct(ranks_sorted, p: Plan) -> bool:
-    """Open one bit to all: are all n+1 ranks distinct (the last dense rank equals n)?"""
-    last = ranks_sorted[-1:] - p.n  # in -n..0
-    bit = await core.open(mpc.np_sgn(last, l=p.rank_bits + 1, EQ=True), what="bwt.all_distinct",
-                          why="--early-exit: stop doubling once every suffix has a unique rank")
-    return bool(int(bit[0]))
+    async def bits(self, values, nbits: int):
+        """(n1, nbits) raw small-field shares of the bits of big-field ``values`` < 2^nbits: the core's
+        masked bit decomposition, ``chunk`` rows at a time (its bit matrices are the memory peak)."""
+        out = np.empty((len(values), nbits), dtype=np.int64)
+        for start in range(0, len(values), self.chunk):
+            part = values[start:start + self.chunk]
+            out[start:start + len(part)] = await key_bits(secure_array(self.stype, self.big, part), nbits,
+                                                          self.keyring)
+        return out
+
+    async def small(self, values, nbits: int):
+        """Big-field ``values`` < 2^nbits as small-field shares (their bits, recombined locally)."""
+        return _value(await self.bits(values, nbits))
+
+    async def left_differs(self, gap):
+        """[0, gap[0] != 0, ...] in the small field: 1 where a sorted element differs from its left
+        neighbour.  Fermat's zero test: x^(p-1) is 1 for x != 0 and 0 for x = 0 (36 multiplications along
+        an addition chain for p - 1 = 2(2^30 - 1); nothing is opened)."""
+        return np.concatenate([[0], await self.power_p_minus_1(gap)])
+
+    async def power_p_minus_1(self, x):
+        async def times(a, b):
+            return await multiply(a, b, FIELD, self.keyring)
+
+        async def square(a, times_count):
+            for _ in range(times_count):
+                a = await times(a, a)
+            return a
+
+        # x^(2^k - 1) for k = 1, 2, 3, 6, 12, 24, 30: x^(2^(a+b)-1) = (x^(2^a-1))^(2^b) · x^(2^b-1)
+        e1 = x
+        e2 = await times(await square(e1, 1), e1)
+        e3 = await times(await square(e2, 1), e1)
+        e6 = await times(await square(e3, 3), e3)
+        e12 = await times(await square(e6, 6), e6)
+        e24 = await times(await square(e12, 12), e12)
+        e30 = await times(await square(e24, 6), e6)
+        return await square(e30, 1)  # x^(2^31 - 2) = x^(p - 1)
+
+    async def ranks(self, differs):
+        """Dense ranks (prefix sums of the differs bits) in both fields.  The bits go to the big field with
+        a random bit r shared in both (XOR of one random bit from each of parties 0..t): ``differs XOR r``
+        is opened (uniformly random, label ``bwt.masked_differs``) and r is undone locally there."""
+        n, p, q = len(differs), FIELD.modulus, self.big.modulus
+        mask_small = mask_big = None
+        for j in range(mpc.threshold + 1):
+            mine = np.frombuffer(secrets.token_bytes(n), dtype=np.uint8) & 1 if mpc.pid == j else None
+            small = await input_raw(mine, (n,), FIELD, j, self.keyring)
+            big = await input_raw(mine, (n,), self.big, j, self.keyring)
+            if mask_small is None:
+                mask_small, mask_big = small, big
+            else:
+                mask_small = (mask_small + small - 2 * await multiply(mask_small, small, FIELD, self.keyring)) % p
+                mask_big = (mask_big + big - 2 * await multiply(mask_big, big, self.big, self.keyring)) % q
+        masked = (differs + mask_small - 2 * await multiply(differs, mask_small, FIELD, self.keyring)) % p
+        opened = await core.open(secure_array(SMALL, FIELD, masked), what="bwt.masked_differs",
+                                 why="neighbour-differs bits XOR fresh secret random bits: uniformly random")
+        c = as_ints(opened).astype(object)
+        differs_big = (c + (1 - 2 * c) * mask_big) % q
+        return np.cumsum(differs) % p, np.cumsum(differs_big) % q
+
+    async def all_distinct(self, last) -> bool:
+        """Open one bit to all: are all n+1 ranks distinct (``last`` = last dense rank - n is zero)?"""
+        bit = await core.open(secure_array(SMALL, FIELD, await self.power_p_minus_1(last % FIELD.modulus)),
+                              what="bwt.all_distinct",
+                              why="--early-exit: stop doubling once every suffix has a unique rank")
+        return int(as_ints(bit)[0]) == 0
 
 
 # ---------------------------------------------------------------------------------------- run protocol
 
-async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False) -> dict:
-    """Every party's part of ``securegenome bwt``: share the segments, build SA and BWT, open to receivers.
+async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False, memory: int | None = None) -> dict:
+    """Every party's part of ``securegenome bwt``: plan, share the segments, build SA and BWT, open to receivers.
 
     ``segment`` is this party's base codes (numpy, 0..3) or None.  Each party announces the length of its
-    segment (public); the text is the concatenation of the segments in party order.  ``reveal_to`` lists
-    the parties that receive SA and BWT (empty: nothing is opened, the shares are discarded).
+    segment (public); the text is the concatenation of the segments in party order.  ``memory``: this
+    party's budget in bytes (None: :func:`~securegenome.core.memory.default_budget` of one process); the
+    parties plan with the smallest (:func:`~securegenome.core.memory.agree_budget`) and stop with
+    :class:`~securegenome.core.memory.MemoryPlanError` before sharing anything if no plan fits.
+    ``reveal_to`` lists the parties that receive SA and BWT (empty: nothing is opened, the shares are
+    discarded).  The result reports the plan and this party's measured peak RSS.
     """
     m = len(mpc.parties)
     reveal_to = sorted(set(reveal_to))
@@ -315,10 +409,13 @@ async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False
         if segment.size and (segment.min() < 0 or segment.max() > 3):
             raise InputError(f"party {mpc.pid}: the sequence must contain only A, C, G, T codes (0..3)")
     sizes = [await core.share_public(0 if segment is None else len(segment), sender=pid) for pid in range(m)]
-    await core.agree(protocol="bwt/1", early_exit=bool(early_exit), reveal_to=reveal_to, sizes=sizes)
+    budget = await agree_budget(memory)
+    await core.agree(protocol="bwt/2", early_exit=bool(early_exit), reveal_to=reveal_to, sizes=sizes,
+                     budget=budget)
     n = sum(sizes)
     if n == 0:
         raise InputError("no party contributed a sequence (the text is empty)")
+    memory_plan = plan(n, early_exit=early_exit, budget=budget)  # MemoryPlanError here: nothing shared yet
     stype = bwt_sectype(n)
     parts = []
     for pid, size in enumerate(sizes):
@@ -326,9 +423,12 @@ async def bwt_protocol(*, segment=None, reveal_to=(0,), early_exit: bool = False
             mine = np.asarray(segment, dtype=int) if pid == mpc.pid else np.zeros(size, dtype=int)
             parts.append(mpc.input(stype.array(mine), senders=pid))
     codes = parts[0] if len(parts) == 1 else mpc.np_concatenate(parts)
-    result = await secure_suffix_array_bwt(codes, early_exit=early_exit)
-    out = {"n": n, "sizes": sizes, "rounds": result.rounds, "max_rounds": plan(n).rounds,
-           "kmer": plan(n).kmer, "sa": None, "bwt": None}
+    del parts
+    result = await secure_suffix_array_bwt(codes, early_exit=early_exit, chunk=memory_plan.details["chunk"])
+    s = schedule(n)
+    out = {"n": n, "sizes": sizes, "rounds": result.rounds, "max_rounds": s.rounds, "kmer": s.kmer,
+           "budget_gib": round(budget / GIB, 3), "plan": memory_plan.to_dict(), "peak_rss": peak_rss(),
+           "sa": None, "bwt": None}
     if reveal_to:
         why = "requested output (--reveal-to)"
         sa = await core.open(result.sa, to=reveal_to, what="bwt.suffix_array", why=why)
