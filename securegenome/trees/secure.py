@@ -75,6 +75,26 @@ class Arithmetic:
     def secure(self, x):
         return x if hasattr(x, "sectype") else self.secint.array(np.array(x, dtype=object))
 
+    async def mul(self, *pairs) -> list:
+        """Elementwise products x*y (numpy broadcasting) of secure arrays, all in one re-sharing pass of
+        the core (PRG-expanded shares; MPyC's own multiplication draws every share with ``secrets``)."""
+        field = self.secint.field
+        xs, ys, shapes = [], [], []
+        for x, y in pairs:
+            xv = core.raw_shares(await mpc.gather(self.secure(x)))
+            yv = core.raw_shares(await mpc.gather(self.secure(y)))
+            xv, yv = np.broadcast_arrays(xv, yv)
+            shapes.append(xv.shape)
+            xs.append(xv.ravel())
+            ys.append(yv.ravel())
+        product = await core.multiply(np.concatenate(xs), np.concatenate(ys), field, self.keyring)
+        out, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            out.append(core.secure_array(self.secint, field, product[start:start + size].reshape(shape)))
+            start += size
+        return out
+
     async def nonneg(self, x, bits: int):
         """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape."""
         shape = x.shape
@@ -96,7 +116,8 @@ class Arithmetic:
                 r_small, r_big = s, b
             else:
                 r_small = (r_small + s - 2 * await core.multiply(r_small, s, small, self.keyring)) % p
-                r_big = r_big + b - 2 * r_big * b
+                [rb] = await self.mul((r_big, b))
+                r_big = r_big + b - 2 * rb
         masked = (bit + r_small - 2 * await core.multiply(bit, r_small, small, self.keyring)) % p
         c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
@@ -116,18 +137,15 @@ class Arithmetic:
                 diff = ar - al - 1
             else:
                 bl, br = b[:, 0:2 * half:2], b[:, 1:2 * half:2]
-                diff = ar * bl - al * br - 1
+                left_cross, right_cross = await self.mul((ar, bl), (al, br))
+                diff = left_cross - right_cross - 1
             right = await self.nonneg(diff, bits)
 
-            def play(x, right=right, half=half):
-                x = self.secure(x)
-                xl, xr = x[:, 0:2 * half:2], x[:, 1:2 * half:2]
-                won = xl + right * (xr - xl)
-                return won if x.shape[1] == 2 * half else mpc.np_concatenate((won, x[:, -1:]), axis=1)
-
-            a = play(a)
-            b = None if b is None else play(b)
-            payloads = [play(p) for p in payloads]
+            players = [self.secure(x) for x in [a] + ([] if b is None else [b]) + payloads]
+            gains = await self.mul(*((right, x[:, 1:2 * half:2] - x[:, 0:2 * half:2]) for x in players))
+            won = [x[:, 0:2 * half:2] + g if x.shape[1] == 2 * half else
+                   mpc.np_concatenate((x[:, 0:2 * half:2] + g, x[:, -1:]), axis=1) for x, g in zip(players, gains)]
+            a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
 
 
@@ -240,7 +258,8 @@ class Learner:
         for chunk in chunks:
             if chunk:
                 counts = await self.candidate_counts(chunk, MY)
-                winners.append(await self._chunk_winner([self._scores(j, counts[j], totals, mask) for j in chunk]))
+                winners.append(await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
+                                                         for j in chunk]))
         if not winners:
             return None
         if len(winners) == 1:
@@ -250,7 +269,7 @@ class Learner:
                                                [stack([w[i] for w in winners]) for i in (2, 3)], self.score_bits)
         return a, b, t, f
 
-    def _scores(self, j: int, counts, totals, mask: np.ndarray):
+    async def _scores(self, j: int, counts, totals, mask: np.ndarray):
         """Feature j's candidates (K, N_j): proxy numerator a, denominator b, n_left, n_right, threshold, an
         extra validity factor (value changes, node may use j) and the feature index."""
         K = totals.shape[0]
@@ -258,9 +277,10 @@ class Learner:
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
-        squares = mpc.np_stack((left, right)) * mpc.np_stack((left, right))
-        a = n_right * squares[0].sum(axis=2) + n_left * squares[1].sum(axis=2)
-        b = n_left * n_right
+        [squares] = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))))
+        x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
+                                    (n_left, n_right))
+        a = x + y
         allowed = mask[:, j].astype(object).reshape(1, K)
         extra = self.ar.secure(np.broadcast_to(allowed, a.shape)) if differs is None \
             else differs.reshape(-1, 1) * allowed
@@ -273,9 +293,10 @@ class Learner:
             mpc.np_concatenate([c[i] for c in chunk], axis=1) if i != 6 else
             np.concatenate([c[i] for c in chunk], axis=1) for i in range(7))
         ok = await self.ar.nonneg(mpc.np_stack((n_left, n_right)) - self.min_samples_leaf, self.weight_bits)
-        valid = ok[0] * ok[1] * extra
-        a = valid * (a + 1) - 1                                              # invalid: -1/1, below any score
-        b = valid * (b - 1) + 1
+        [both] = await self.ar.mul((ok[0], ok[1]))
+        [valid] = await self.ar.mul((both, extra))
+        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
+        a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
         a, b, [t, f] = await self.ar.first_max(a, b, [thresholds, feature], self.score_bits)
         return a, b, t, f
 
@@ -294,7 +315,8 @@ class Learner:
             K = len(nodes)
             weights = np.stack([roots[t] for t, _ in nodes], axis=1).astype(object)   # public (n, K)
             M = B * weights
-            MY = (M.reshape(self.n, K, 1) * self.Y.reshape(self.n, 1, self.C)).reshape(self.n, K * self.C)
+            [MY] = await self.ar.mul((M.reshape(self.n, K, 1), self.Y.reshape(self.n, 1, self.C)))
+            MY = MY.reshape(self.n, K * self.C)
             totals = MY.sum(axis=0).reshape(K, self.C)
             size = totals.sum(axis=1)
             top, _, [label] = await self.ar.first_max(totals, None, [np.broadcast_to(
@@ -312,7 +334,8 @@ class Learner:
                 else:
                     a, _, threshold, feature = best
                     found = await self.ar.nonneg(a, self.score_bits)
-                    splits = (1 - pure) * large * found
+                    [both] = await self.ar.mul((1 - pure, large))
+                    [splits] = await self.ar.mul((both, found))
                     split = np.asarray(await core.open(splits, what="trees.structure",
                                                        why="the shape of the tree: whether each node splits"),
                                        dtype=np.int64).astype(bool)
@@ -351,10 +374,11 @@ class Learner:
         grown = sorted(set(owner))
         group = np.zeros((len(inner), len(grown)), dtype=object)
         group[np.arange(len(inner)), [grown.index(t) for t in owner]] = 1
-        x = (member * chosen) @ group                                        # (n, trees)
+        [x] = await self.ar.mul((member, chosen))
+        x = x @ group                                                        # (n, trees)
         t = (member * thr.astype(object).reshape(1, -1)) @ group
         go_left = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T     # (n, S)
-        left = member * go_left
+        [left] = await self.ar.mul((member, go_left))
         B = mpc.np_stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
         return children, B
 
