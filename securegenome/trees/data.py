@@ -134,7 +134,8 @@ def _label(v):
 def read_table(table, target: str, features=None, categorical=None) -> PartyTable:
     """A party's table from a CSV path, DataFrame, ``{column: values}`` dict or ``(X, y)`` pair.
 
-    Columns that are not numbers are categorical; ``categorical`` names more (integer-coded categories).
+    Columns that are not numbers are categorical; ``categorical`` names more (integer-coded categories),
+    or is ``"all"``.
     Missing cells are an :class:`InputError` naming file, row and column.
     """
     import pandas as pd
@@ -175,7 +176,7 @@ def read_table(table, target: str, features=None, categorical=None) -> PartyTabl
     lengths = {len(data[c]) for c in features + [target]}
     if len(lengths) > 1:
         raise InputError(f"{label}: columns have different lengths {sorted(lengths)}")
-    categorical = list(categorical or [])
+    categorical = list(features) if categorical == "all" else list(categorical or [])
     unknown = [c for c in categorical if c not in features]
     if unknown:
         raise InputError(f"{label}: categorical column(s) {', '.join(map(repr, unknown))} are not features")

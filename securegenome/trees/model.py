@@ -99,13 +99,13 @@ def export_text(tree: Tree, schema: Schema) -> str:
 
     def walk(i: int, indent: str):
         if tree.is_leaf(i):
-            lines.append(f"{indent}--- class: {schema.classes[tree.value[i]]}")
+            lines.append(f"{indent}|--- class: {schema.classes[tree.value[i]]}")
             return
         for child, left in ((tree.left[i], True), (tree.right[i], False)):
-            lines.append(f"{indent}--- {split_text(schema, tree.feature[i], tree.threshold[i], left)}")
+            lines.append(f"{indent}|--- {split_text(schema, tree.feature[i], tree.threshold[i], left)}")
             walk(child, indent + "|   ")
 
-    walk(0, "|")
+    walk(0, "")
     return "\n".join(lines)
 
 
