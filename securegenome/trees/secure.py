@@ -28,9 +28,10 @@ Protocol (every party runs :func:`learn` on its own rows; sizes and the schema a
    are routed by one comparison each against their node's public threshold and the membership of the next
    layer is formed in shares (one multiplication).
 
-Comparisons ``[x ≥ 0]`` use the core's key bits (a statistically masked opening of x + 2^l,
-``sort.masked_keys``, then a borrow chain in GF(2³¹−1)); the sign bit moves back into the counting field
-by XOR with a random bit shared in both fields (``trees.masked_bits``: uniformly random bits).
+Comparisons ``[x ≥ 0]``: x plus random masks from t+1 parties is opened (``trees.masked_values``,
+statistically hiding), the borrow from the mask's secret low bits comes from a log-depth prefix-OR in
+GF(2³¹−1), and moves into the counting field by XOR with a random bit shared in both fields
+(``trees.masked_bits``: uniformly random bits); about 10 rounds each (:meth:`Arithmetic.nonneg`).
 
 What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
 uniformly random or statistically masked (docs/trees.md).  Node sizes, class counts and scores stay secret.
@@ -42,6 +43,7 @@ node representation is the simple choice for the shallow trees (depth ≤ 6) for
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import numpy as np
@@ -97,15 +99,43 @@ class Arithmetic:
             start += size
         return out
 
+    async def _random_bits(self, N: int, l: int, k: int):
+        """Secret random bits (N, l) shared in GF(2^31-1) and in the counting field, and N random integers of
+        about k bits in the counting field: every one of parties 0..t contributes (the bits are the XOR, the
+        integers the sum of the contributions), so no t parties know them.  All inputs in one round, the
+        XORs in one more (t = 1)."""
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
+        field, q = self.secint.field, self.secint.field.modulus
+        contributors = range(mpc.threshold + 1)
+        draws = []
+        for j in contributors:
+            mine = (np.frombuffer(secrets.token_bytes(N * l), dtype=np.uint8).astype(np.int64) & 1).reshape(N, l) \
+                if mpc.pid == j else None
+            top = np.array([secrets.randbits(k) for _ in range(N)], dtype=object).reshape(N, 1) \
+                if mpc.pid == j else None
+            big = np.concatenate((mine.astype(object), top), axis=1) if mpc.pid == j else None
+            draws += [core.input_raw(mine, (N, l), small, j, self.keyring),
+                      core.input_raw(big, (N, l + 1), field, j, self.keyring)]
+        # the keys are exchanged already, so the inputs start in the same order on every party
+        shares = await asyncio.gather(*draws)
+        r_small, r_big, high = shares[0], shares[1][:, :l], shares[1][:, l]
+        for j in range(1, len(contributors)):
+            s, b = shares[2 * j], shares[2 * j + 1]
+            ps, pb = await asyncio.gather(core.multiply(r_small, s, small, self.keyring),
+                                          core.multiply(r_big, b[:, :l], field, self.keyring))
+            r_small, r_big = (r_small + s - 2 * ps) % p, (r_big + b[:, :l] - 2 * pb) % q
+            high = (high + b[:, l]) % q
+        return r_small, r_big, high
+
     async def nonneg(self, x, bits: int):
         """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
 
-        With y = x + 2^bits, [x >= 0] is bit ``bits`` of y.  Parties 0..t contribute random bits r_i
-        (shared in the counting field and in GF(2^31-1)) and random k-bit integers h; c = y + Σ r_i 2^i +
-        2^bits·Σh is opened (``trees.masked_values``: statistically hiding).  Then
-        [x >= 0] = floor(c / 2^bits) - Σh - [c mod 2^bits < r], and the comparison of the public low bits of
-        c with the secret bits r takes a prefix-OR of their XOR from the top (log₂ bits rounds) and one
-        inner product in GF(2^31-1).  About 10 rounds instead of a bits-long borrow chain.
+        With y = x + 2^bits, [x >= 0] is bit ``bits`` of y.  Random bits r_i and an integer h from t+1
+        parties (:meth:`_random_bits`); c = y + Σ r_i 2^i + 2^bits·h is opened (``trees.masked_values``:
+        statistically hiding).  Then [x >= 0] = floor(c / 2^bits) - h - [c mod 2^bits < r], and the
+        comparison of the public low bits of c with the secret bits r is a prefix-OR of their XOR from the
+        top (log₂ bits rounds) and one inner product in GF(2^31-1); the result moves into the counting
+        field with one more random bit (``trees.masked_bits``).  About 12 rounds, whatever the bit length.
         """
         shape = x.shape
         flat = x.reshape(-1)
@@ -115,20 +145,9 @@ class Arithmetic:
         k = min(mpc.options.sec_param, q.bit_length() - l - 3 - (mpc.threshold + 1).bit_length())
         if k < 20:
             raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
-        r_small = r_big = high = None
-        for j in range(mpc.threshold + 1):
-            mine = (np.frombuffer(secrets.token_bytes(N * l), dtype=np.uint8).astype(np.int64) & 1).reshape(N, l) \
-                if mpc.pid == j else None
-            top = np.array([secrets.randbits(k) for _ in range(N)], dtype=object) if mpc.pid == j else None
-            s = await core.input_raw(mine, (N, l), small, j, self.keyring)
-            b = await core.input_raw(mine, (N, l), field, j, self.keyring)
-            h = await core.input_raw(top, (N,), field, j, self.keyring)
-            if r_small is None:
-                r_small, r_big, high = s, b, h
-            else:
-                ps = await core.multiply(r_small, s, small, self.keyring)
-                pb = await core.multiply(r_big, b, field, self.keyring)
-                r_small, r_big, high = (r_small + s - 2 * ps) % p, (r_big + b - 2 * pb) % q, (high + h) % q
+        r_small, r_big, high = await self._random_bits(N, l + 1, k)   # bit l: for moving the result
+        lift_small, lift_big = r_small[:, l], r_big[:, l]
+        r_small, r_big = r_small[:, :l], r_big[:, :l]
         powers = np.array([1 << i for i in range(l)], dtype=object)
         mask = ((r_big * powers).sum(axis=1) + (high << l)) % q
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
@@ -147,31 +166,20 @@ class Arithmetic:
         above = prefix[:, ::-1]                                                 # OR of the bits >= i
         first = (above - np.concatenate((above[:, 1:], np.zeros((N, 1), dtype=np.int64)), axis=1)) % p
         below = await core.multiply_sum(first.T, r_small.T, small, self.keyring)  # [c_low < r_low]
-        borrow = await self._lift(below)
+        borrow = await self._lift(below, lift_small, lift_big)
         result = (c >> l) - core.secure_array(self.secint, field, high) - borrow
         return result.reshape(shape)
 
-    async def _lift(self, bit):
-        """Raw GF(2^31-1) shares of bits -> the same bits in the counting field (XOR with random bits)."""
-        n, small, p = len(bit), core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        field = self.secint.field
-        r_small = r_big = None
-        for j in range(mpc.threshold + 1):
-            mine = np.frombuffer(secrets.token_bytes(n), dtype=np.uint8).astype(np.int64) & 1 \
-                if mpc.pid == j else None
-            s = await core.input_raw(mine, (n,), small, j, self.keyring)
-            b = core.secure_array(self.secint, field, await core.input_raw(mine, (n,), field, j, self.keyring))
-            if r_small is None:
-                r_small, r_big = s, b
-            else:
-                r_small = (r_small + s - 2 * await core.multiply(r_small, s, small, self.keyring)) % p
-                [rb] = await self.mul((r_big, b))
-                r_big = r_big + b - 2 * rb
+    async def _lift(self, bit, r_small, r_big):
+        """Raw GF(2^31-1) shares of bits -> the same bits in the counting field, by XOR with random bits
+        shared in both fields (r_small, r_big raw shares): the XOR is opened, uniformly random."""
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         masked = (bit + r_small - 2 * await core.multiply(bit, r_small, small, self.keyring)) % p
         c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
         c = np.asarray(getattr(c, "value", c), dtype=object) % p
-        return r_big + c * (1 - 2 * r_big)
+        r = core.secure_array(self.secint, self.secint.field, r_big)
+        return r + c * (1 - 2 * r)
 
     async def first_max(self, a, b, payloads: list, bits: int):
         """Per row of the (K, N) arrays: the first column maximising a/b (b > 0; integers a if b is None).
