@@ -116,6 +116,7 @@ def test_numeric_values_as_categories(run1):
 
 # ---- 3 processes -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
 def test_three_parties_mixed_features(run3):
     rng = np.random.default_rng(11)
     frames = []
@@ -128,6 +129,7 @@ def test_three_parties_mixed_features(run3):
     check_ledger(results)
 
 
+@pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
 def test_one_row_per_party(run3):
     tables = [(np.array([[float(i)]]), np.array([i % 2])) for i in range(3)]
     tree, _ = secure_tree(run3, tables)
@@ -222,6 +224,7 @@ def test_secure_forest_equals_twin(run1):
     assert [Tree.from_dict(t) for t in results[0].value["trees"]] == expected
 
 
+@pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
 def test_forest_seed_without_random_state_is_shared(run3):
     tables = [random_xy(i, n=6, d=2) for i in range(3)]
     results = run3(forest.forest_protocol, kwargs={"target": "y", "n_estimators": 2, "max_depth": 1},
