@@ -126,11 +126,12 @@ def run_id3(parties: int, datasets: list[str]) -> list[dict]:
         target, parts = TARGETS[name], split_frame(frame, parties)
         private = {i: {"table": p} for i, p in enumerate(parts)}
         start, before = time.perf_counter(), load()
-        base = core.run(me.id3_baseline, parties=parties, kwargs={"target": target}, private=private, timeout=7200)
+        base = core.run(me.id3_baseline, parties=parties, kwargs={"target": target}, private=private, timeout=7200,
+                        peer_timeout=600)
         base_s = time.perf_counter() - start
         d = depth(base[0].value)
         start = time.perf_counter()
-        ours = core.run(tree_protocol, parties=parties, private=private, timeout=7200,
+        ours = core.run(tree_protocol, parties=parties, private=private, timeout=7200, peer_timeout=600,
                         kwargs={"target": target, "categorical": "all", "max_depth": d})
         ours_s = time.perf_counter() - start
         read = [data.read_table(p, target, None, "all") for p in parts]
@@ -169,7 +170,7 @@ def run_numeric(parties: int, rows: list[int], d: int, max_depth: int) -> list[d
         start, before = time.perf_counter(), load()
         results = core.run(tree_protocol, parties=parties, private={i: {"table": p} for i, p in enumerate(parts)},
                            kwargs={"target": "y", "max_depth": max_depth, "frac_bits": 8, "value_bits": 16},
-                           timeout=7200)
+                           timeout=7200, peer_timeout=600)
         seconds = time.perf_counter() - start
         read = [data.read_table(p, "y") for p in parts]
         schema = data.schema_for(read, frac_bits=8, value_bits=16)

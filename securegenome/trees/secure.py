@@ -66,7 +66,8 @@ LEAKAGE = {
     **core.SORT_LEAKAGE,
 }
 
-CHUNK = 2_000_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
+CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
+COMPARE_CHUNK = 50_000  # values per comparison batch: its bits in the counting field are Python integers
 
 
 class Arithmetic:
@@ -139,6 +140,10 @@ class Arithmetic:
         """
         shape = x.shape
         flat = x.reshape(-1)
+        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays of big-field shares
+            parts = [await self.nonneg(flat[i:i + COMPARE_CHUNK], bits)
+                     for i in range(0, flat.shape[0], COMPARE_CHUNK)]
+            return mpc.np_concatenate(parts).reshape(shape)
         N, l = flat.shape[0], bits
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
