@@ -235,6 +235,7 @@ def test_forest_seed_without_random_state_is_shared(run3):
     assert [Tree.from_dict(t) for t in results[0].value["trees"]] == expected
 
 
+@pytest.mark.slow  # 24 forests of the twin: ~20 s idle
 def test_forest_accuracy_close_to_sklearn():
     """The (twin = secure) forest's held-out accuracy, averaged over 3 splits x 8 seeds, is close to
     sklearn's with the same hyper-parameters: measured 93.5% against 94.8%.  The gap is the vote ties
