@@ -42,10 +42,16 @@ def twin_tree(tables, max_depth=None, min_samples_leaf=1, categorical=None):
     return twin.grow(codes, y, len(schema.classes), max_depth=max_depth, min_samples_leaf=min_samples_leaf)
 
 
-def check_ledger(results):
+def check_ledger(results, tree=None):
+    """Every label is documented; the model's labels count exactly the opened model."""
     for r in results:
-        labels = set(r.ledger.to_dict()["totals"])
-        assert labels <= set(secure.LEAKAGE), labels - set(secure.LEAKAGE)
+        totals = r.ledger.to_dict()["totals"]
+        assert set(totals) <= set(secure.LEAKAGE), set(totals) - set(secure.LEAKAGE)
+        if tree is not None:
+            inner = sum(f >= 0 for f in tree.feature)
+            assert totals.get("trees.split", 0) == 2 * inner
+            assert totals.get("trees.leaf", 0) == tree.node_count - inner
+            assert totals["trees.masked_values"] == totals["trees.masked_bits"]  # one each per comparison
 
 
 def random_xy(seed, n=36, d=3, levels=5, classes=2):
@@ -63,7 +69,7 @@ def test_secure_tree_equals_twin_random(run1, seed, classes, min_leaf):
     X, y = random_xy(seed, classes=classes)
     tree, results = secure_tree(run1, [(X, y)], max_depth=3, min_samples_leaf=min_leaf)
     assert tree == twin_tree([(X, y)], max_depth=3, min_samples_leaf=min_leaf)
-    check_ledger(results)
+    check_ledger(results, tree)
 
 
 ADVERSARIAL = {
@@ -83,7 +89,7 @@ def test_secure_tree_equals_twin_adversarial(run1, case):
     X, y = ADVERSARIAL[case](np.random.default_rng(5))
     tree, results = secure_tree(run1, [(X, y)])
     assert tree == twin_tree([(X, y)])
-    check_ledger(results)
+    check_ledger(results, tree)
 
 
 def test_single_class_is_one_leaf(run1):
@@ -126,7 +132,7 @@ def test_three_parties_mixed_features(run3):
                                     "y": rng.choice(["case", "control"], size)}))
     tree, results = secure_tree(run3, frames, max_depth=3)
     assert tree == twin_tree(frames, max_depth=3)
-    check_ledger(results)
+    check_ledger(results, tree)
 
 
 @pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
