@@ -1,0 +1,479 @@
+"""Secure Gini tree learning, layer by layer, for all nodes of a layer (and all trees of a forest) at once.
+
+Protocol (every party runs :func:`learn` on its own rows; sizes and the schema are public):
+
+1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
+   row and, for categorical features, the one-hot category, in one counting field SecInt(L) with L from n
+   (the Gini comparisons below need about 5·log₂ n bits).
+2. *Sort once.*  Per numeric feature, one oblivious radix sort of its codes (core: key bits by masked
+   opening, 3-bit radix rounds, shuffle-and-open) gives the secret permutation σ_j to value order, the
+   sorted values and, by one comparison per adjacent pair, the secret bit 'next value differs'.  The order
+   is reused by every layer: the rows never need sorting again (Hamada et al., PoPETs 2023, keep rows in
+   a secret sorted order per attribute; here node membership travels instead of re-sorting).
+3. *Per layer*, with the rows' secret one-hot node membership B (n × K, K = nodes of the layer, all trees)
+   and public row weights (1, or bootstrap counts): the products M⊗class (n × K·C, one multiplication)
+   are gathered into each numeric feature's order (core ``apply_permutation``: one shuffle, one opening of
+   a uniformly random permutation, one reverse shuffle) and prefix-summed locally: row i's prefix is the
+   class count left of the split 'x_j ≤ x_(i)' for *every* node of the layer.  Categorical features need
+   no sort: the contingency table (category × node × class) is one secure matrix product and its prefix
+   sums over the category codes are the counts of the splits 'code ≤ v'.
+4. *Scores.*  For each candidate and node: n_L, n_R, the Gini proxy as the exact fraction
+   ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value does not change, fewer than
+   min_samples_leaf rows on a side, feature not drawn for the node) become −1/1.  A first-maximum
+   tournament per node (log₂ of the candidate count rounds of cross-multiplied comparisons) keeps the
+   score, the threshold and the feature; ties go to the first feature and the smallest threshold, as in
+   the plaintext twin (:mod:`.twin`).
+5. *Open the layer of the model.*  Per node one bit: split or leaf (``trees.structure``); for split nodes
+   the feature and threshold code (``trees.split``), for leaves the class (``trees.leaf``).  The rows
+   are routed by one comparison each against their node's public threshold and the membership of the next
+   layer is formed in shares (one multiplication).
+
+Comparisons ``[x ≥ 0]``: x plus random masks from t+1 parties is opened (``trees.masked_values``,
+statistically hiding), the borrow from the mask's secret low bits comes from a log-depth prefix-OR in
+GF(2³¹−1), and moves into the counting field by XOR with a random bit shared in both fields
+(``trees.masked_bits``: uniformly random bits); about 10 rounds each (:meth:`Arithmetic.nonneg`).
+
+What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
+uniformly random or statistically masked (docs/trees.md).  Node sizes, class counts and scores stay secret.
+
+Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates each taking a
+few multiplications and ~1.5 comparisons of ≈ 5·log₂ n bits.  Deep trees grow K as 2^depth; this one-hot
+node representation is the simple choice for the shallow trees (depth ≤ 6) forests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import numpy as np
+
+from .. import core
+from ..core import mpc
+from ..errors import InputError
+from .data import Schema, encoded, local_schema_part, merge_schema, read_table
+from .model import Tree
+
+LEAKAGE = {
+    "trees.structure": "one bit per node of a layer above max_depth, to all: whether the node "
+                       "splits (the shape of the opened tree)",
+    "trees.split": "feature index and threshold code of every split node, to all (the model)",
+    "trees.leaf": "class index of every leaf, to all (the model)",
+    "trees.masked_values": "comparison operands plus random masks of bits+k bits (k <= 30) from t+1 parties, to "
+                           "all: statistically hidden (distance below 2^-k+2 per value)",
+    "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
+                         "random; moves a comparison result from GF(2^31-1) into the counting field",
+    **core.SORT_LEAKAGE,
+}
+
+CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
+COMPARE_CHUNK = 50_000  # values per comparison batch: its bits in the counting field are Python integers
+
+
+class Arithmetic:
+    """Comparisons and first-maximum tournaments on SecInt(L) arrays."""
+
+    def __init__(self, secint):
+        self.secint = secint
+        self.keyring = core.KeyRing()
+
+    def secure(self, x):
+        return x if hasattr(x, "sectype") else self.secint.array(np.array(x, dtype=object))
+
+    async def mul(self, *pairs) -> list:
+        """Elementwise products x*y (numpy broadcasting) of secure arrays, all in one re-sharing pass of
+        the core (PRG-expanded shares; MPyC's own multiplication draws every share with ``secrets``)."""
+        field = self.secint.field
+        xs, ys, shapes = [], [], []
+        for x, y in pairs:
+            xv = core.raw_shares(await mpc.gather(self.secure(x)))
+            yv = core.raw_shares(await mpc.gather(self.secure(y)))
+            xv, yv = np.broadcast_arrays(xv, yv)
+            shapes.append(xv.shape)
+            xs.append(xv.ravel())
+            ys.append(yv.ravel())
+        product = await core.multiply(np.concatenate(xs), np.concatenate(ys), field, self.keyring)
+        out, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            out.append(core.secure_array(self.secint, field, product[start:start + size].reshape(shape)))
+            start += size
+        return out
+
+    async def _random_bits(self, N: int, l: int, k: int):
+        """Secret random bits (N, l) shared in GF(2^31-1) and in the counting field, and N random integers of
+        about k bits in the counting field: every one of parties 0..t contributes (the bits are the XOR, the
+        integers the sum of the contributions), so no t parties know them.  All inputs in one round, the
+        XORs in one more (t = 1)."""
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
+        field, q = self.secint.field, self.secint.field.modulus
+        contributors = range(mpc.threshold + 1)
+        draws = []
+        for j in contributors:
+            mine = (np.frombuffer(secrets.token_bytes(N * l), dtype=np.uint8).astype(np.int64) & 1).reshape(N, l) \
+                if mpc.pid == j else None
+            top = np.array([secrets.randbits(k) for _ in range(N)], dtype=object).reshape(N, 1) \
+                if mpc.pid == j else None
+            big = np.concatenate((mine.astype(object), top), axis=1) if mpc.pid == j else None
+            draws += [core.input_raw(mine, (N, l), small, j, self.keyring),
+                      core.input_raw(big, (N, l + 1), field, j, self.keyring)]
+        # the keys are exchanged already, so the inputs start in the same order on every party
+        shares = await asyncio.gather(*draws)
+        r_small, r_big, high = shares[0], shares[1][:, :l], shares[1][:, l]
+        for j in range(1, len(contributors)):
+            s, b = shares[2 * j], shares[2 * j + 1]
+            ps, pb = await asyncio.gather(core.multiply(r_small, s, small, self.keyring),
+                                          core.multiply(r_big, b[:, :l], field, self.keyring))
+            r_small, r_big = (r_small + s - 2 * ps) % p, (r_big + b[:, :l] - 2 * pb) % q
+            high = (high + b[:, l]) % q
+        return r_small, r_big, high
+
+    async def nonneg(self, x, bits: int):
+        """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
+
+        With y = x + 2^bits, [x >= 0] is bit ``bits`` of y.  Random bits r_i and an integer h from t+1
+        parties (:meth:`_random_bits`); c = y + Σ r_i 2^i + 2^bits·h is opened (``trees.masked_values``:
+        statistically hiding).  Then [x >= 0] = floor(c / 2^bits) - h - [c mod 2^bits < r], and the
+        comparison of the public low bits of c with the secret bits r is a prefix-OR of their XOR from the
+        top (log₂ bits rounds) and one inner product in GF(2^31-1); the result moves into the counting
+        field with one more random bit (``trees.masked_bits``).  About 12 rounds, whatever the bit length.
+        """
+        shape = x.shape
+        flat = x.reshape(-1)
+        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays of big-field shares
+            parts = [await self.nonneg(flat[i:i + COMPARE_CHUNK], bits)
+                     for i in range(0, flat.shape[0], COMPARE_CHUNK)]
+            return mpc.np_concatenate(parts).reshape(shape)
+        N, l = flat.shape[0], bits
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
+        field, q = self.secint.field, self.secint.field.modulus
+        k = min(mpc.options.sec_param, q.bit_length() - l - 3 - (mpc.threshold + 1).bit_length())
+        if k < 20:
+            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
+        r_small, r_big, high = await self._random_bits(N, l + 1, k)   # bit l: for moving the result
+        lift_small, lift_big = r_small[:, l], r_big[:, l]
+        r_small, r_big = r_small[:, :l], r_big[:, :l]
+        powers = np.array([1 << i for i in range(l)], dtype=object)
+        mask = ((r_big * powers).sum(axis=1) + (high << l)) % q
+        masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
+        c = await core.open(masked, what="trees.masked_values",
+                            why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
+                                "statistically hidden")
+        c = np.asarray(c, dtype=object) % q
+        low = core.bits_of(np.asarray(c % (1 << l), dtype=object), l)           # (N, l), least significant first
+        differ = (low + r_small - 2 * low * r_small) % p
+        prefix = differ[:, ::-1]                                                # most significant first
+        step = 1
+        while step < l:                                                         # prefix OR, log₂ l rounds
+            both = await core.multiply(prefix[:, step:], prefix[:, :-step], small, self.keyring)
+            prefix = np.concatenate((prefix[:, :step], (prefix[:, step:] + prefix[:, :-step] - both) % p), axis=1)
+            step *= 2
+        above = prefix[:, ::-1]                                                 # OR of the bits >= i
+        first = (above - np.concatenate((above[:, 1:], np.zeros((N, 1), dtype=np.int64)), axis=1)) % p
+        below = await core.multiply_sum(first.T, r_small.T, small, self.keyring)  # [c_low < r_low]
+        borrow = await self._lift(below, lift_small, lift_big)
+        result = (c >> l) - core.secure_array(self.secint, field, high) - borrow
+        return result.reshape(shape)
+
+    async def _lift(self, bit, r_small, r_big):
+        """Raw GF(2^31-1) shares of bits -> the same bits in the counting field, by XOR with random bits
+        shared in both fields (r_small, r_big raw shares): the XOR is opened, uniformly random."""
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
+        masked = (bit + r_small - 2 * await core.multiply(bit, r_small, small, self.keyring)) % p
+        c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
+                            why="a comparison bit XOR a secret uniformly random bit is uniformly random")
+        c = np.asarray(getattr(c, "value", c), dtype=object) % p
+        r = core.secure_array(self.secint, self.secint.field, r_big)
+        return r + c * (1 - 2 * r)
+
+    async def first_max(self, a, b, payloads: list, bits: int):
+        """Per row of the (K, N) arrays: the first column maximising a/b (b > 0; integers a if b is None).
+
+        Returns (a, b, payloads) at the winning column, shape (K,).  Pairs of neighbours play; the right
+        one wins only if strictly greater, so the first maximum survives every round.
+        """
+        while a.shape[1] > 1:
+            half = a.shape[1] // 2
+            al, ar = a[:, 0:2 * half:2], a[:, 1:2 * half:2]
+            if b is None:
+                diff = ar - al - 1
+            else:
+                bl, br = b[:, 0:2 * half:2], b[:, 1:2 * half:2]
+                left_cross, right_cross = await self.mul((ar, bl), (al, br))
+                diff = left_cross - right_cross - 1
+            right = await self.nonneg(diff, bits)
+
+            players = [self.secure(x) for x in [a] + ([] if b is None else [b]) + payloads]
+            gains = await self.mul(*((right, x[:, 1:2 * half:2] - x[:, 0:2 * half:2]) for x in players))
+            won = [x[:, 0:2 * half:2] + g if x.shape[1] == 2 * half else
+                   mpc.np_concatenate((x[:, 0:2 * half:2] + g, x[:, -1:]), axis=1) for x, g in zip(players, gains)]
+            a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
+        return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
+
+
+class Learner:
+    """One party's view of a run: its encoded rows in shares, the sort orders, the trees grown so far."""
+
+    def __init__(self, schema: Schema, sizes: list[int], min_samples_leaf: int, max_depth: int | None):
+        self.schema, self.sizes, self.n = schema, sizes, sum(sizes)
+        self.d, self.C = len(schema.features), len(schema.classes)
+        self.min_samples_leaf, self.max_depth = min_samples_leaf, max_depth
+        self.weight_bits = (self.n * 1).bit_length() + 1
+        self.score_bits = 5 * self.weight_bits + 2
+        code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
+        self.code_bits = code_bits
+        self.secint = mpc.SecInt(max(self.score_bits, code_bits + self.d.bit_length() + 2) + 2)
+        self.ar = Arithmetic(self.secint)
+
+    async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
+        """Secret-share every party's codes, one-hot classes and one-hot categories (one input each)."""
+        categorical = [j for j in range(self.d) if self.schema.is_categorical(j)]
+        widths = [len(self.schema.categories[self.schema.features[j]]) for j in categorical]
+        width = self.d + self.C + sum(widths)
+        mine = None
+        if codes is not None:
+            parts = [codes, np.eye(self.C, dtype=np.int64)[y]]
+            parts += [np.eye(k, dtype=np.int64)[codes[:, j]] for j, k in zip(categorical, widths)]
+            mine = np.concatenate(parts, axis=1) if len(y) else np.zeros((0, width), dtype=np.int64)
+        blocks = []
+        for i, size in enumerate(self.sizes):
+            if size == 0:
+                continue
+            shares = await core.input_raw(mine if mpc.pid == i else None, (size, width), self.secint.field, i,
+                                          self.ar.keyring)
+            blocks.append(core.secure_array(self.secint, self.secint.field, shares))
+        rows = blocks[0] if len(blocks) == 1 else mpc.np_concatenate(blocks, axis=0)
+        self.X = rows[:, :self.d]
+        self.Y = rows[:, self.d:self.d + self.C]
+        self.onehot, start = {}, self.d + self.C
+        for j, k in zip(categorical, widths):
+            self.onehot[j] = rows[:, start:start + k]
+            start += k
+
+    async def sort_numeric(self) -> None:
+        """All numeric features in one radix sort: key = (feature number g, code), so segment g of the result
+        is feature g in value order.  Keeps per feature the secret order σ_j (row of each sorted position),
+        the sorted codes and the bits 'next value differs' (one comparison per adjacent pair)."""
+        self.order, self.sorted_codes, self.differs = {}, {}, {}
+        numeric = [j for j in range(self.d) if not self.schema.is_categorical(j)]
+        if self.n == 1 or not numeric:
+            return  # one row: no split is possible, nothing to sort
+        n, bits = self.n, self.schema.value_bits
+        offsets = np.repeat(np.arange(len(numeric), dtype=object) << bits, n)
+        keys = mpc.np_concatenate([self.X[:, j] for j in numeric]) + offsets
+        key_bits = bits + max(1, (len(numeric) - 1).bit_length())
+        dest = await core.sort_destinations(keys, key_bits)
+        rows = mpc.np_stack((self.secint.array(np.arange(n * len(numeric), dtype=object)), keys), axis=1)
+        placed = await core.apply_inverse_permutation(dest, rows)
+        ordered = placed[:, 1]
+        differs = await self.ar.nonneg(ordered[1:] - ordered[:-1] - 1, key_bits)
+        for g, j in enumerate(numeric):
+            segment = slice(g * n, (g + 1) * n)
+            self.order[j] = placed[segment, 0] - g * n
+            self.sorted_codes[j] = ordered[segment] - (g << bits)
+            self.differs[j] = differs[g * n:(g + 1) * n - 1]
+
+    def _candidates(self, j: int) -> int:
+        if self.schema.is_categorical(j):
+            return len(self.schema.categories[self.schema.features[j]]) - 1
+        return self.n - 1
+
+    async def candidate_counts(self, features: list[int], MY) -> dict:
+        """Per feature: left class counts (N_j, K, C) of its candidate splits, their thresholds (K, N_j) and
+        the secret bits 'value changes' (numeric) or None.  The numeric features are gathered into value
+        order together: one permutation of the stacked copies of MY."""
+        K, n = MY.shape[1] // self.C, self.n
+        out = {}
+        numeric = [j for j in features if not self.schema.is_categorical(j)]
+        if numeric:
+            sigma = mpc.np_concatenate([self.order[j] + g * n for g, j in enumerate(numeric)])
+            stacked = mpc.np_concatenate([MY] * len(numeric), axis=0) if len(numeric) > 1 else MY
+            gathered = await core.apply_permutation(sigma, stacked)       # segment g: feature g in value order
+            for g, j in enumerate(numeric):
+                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, K, self.C)
+                thresholds = self.sorted_codes[j][:n - 1].reshape(1, n - 1) + np.zeros((K, n - 1), dtype=object)
+                out[j] = (left, thresholds, self.differs[j])
+        for j in features:
+            if self.schema.is_categorical(j):
+                table = self.onehot[j].T @ MY                               # (categories, K·C)
+                k = table.shape[0]
+                left = mpc.np_cumsum(table, axis=0)[:k - 1].reshape(k - 1, K, self.C)
+                out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=object), (K, k - 1)), None)
+        return out
+
+    async def best_splits(self, MY, totals, mask: np.ndarray):
+        """Per node (K): the best candidate's score (a, b), threshold code and feature, over all features.
+
+        Features are taken in chunks of about CHUNK candidate-node pairs; the candidates of a chunk play
+        one tournament together (its rounds are shared by all features), the chunk winners a final one.
+        """
+        K = totals.shape[0]
+        features = [j for j in range(self.d) if mask[:, j].any() and self._candidates(j) > 0]
+        chunks, pairs = [[]], 0
+        for j in features:
+            if pairs >= CHUNK:
+                chunks.append([])
+                pairs = 0
+            chunks[-1].append(j)
+            pairs += K * self._candidates(j)
+        winners = []
+        for chunk in chunks:
+            if chunk:
+                counts = await self.candidate_counts(chunk, MY)
+                winners.append(await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
+                                                         for j in chunk]))
+        if not winners:
+            return None
+        if len(winners) == 1:
+            return winners[0]
+        stack = lambda xs: mpc.np_stack(xs, axis=1)                          # (K, chunks)
+        a, b, [t, f] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
+                                               [stack([w[i] for w in winners]) for i in (2, 3)], self.score_bits)
+        return a, b, t, f
+
+    async def _scores(self, j: int, counts, totals, mask: np.ndarray):
+        """Feature j's candidates (K, N_j): proxy numerator a, denominator b, n_left, n_right, threshold, an
+        extra validity factor (value changes, node may use j) and the feature index."""
+        K = totals.shape[0]
+        left, thresholds, differs = counts
+        right = totals.reshape(1, K, self.C) - left
+        n_left = left.sum(axis=2)
+        n_right = totals.sum(axis=1).reshape(1, K) - n_left
+        [squares] = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))))
+        x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
+                                    (n_left, n_right))
+        a = x + y
+        allowed = mask[:, j].astype(object).reshape(1, K)
+        extra = self.ar.secure(np.broadcast_to(allowed, a.shape)) if differs is None \
+            else differs.reshape(-1, 1) * allowed
+        return a.T, b.T, n_left.T, n_right.T, self.ar.secure(thresholds), extra.T, \
+            np.full((K, a.shape[0]), j, dtype=object)
+
+    async def _chunk_winner(self, chunk):
+        """One first-maximum tournament over the candidates of several features."""
+        a, b, n_left, n_right, thresholds, extra, feature = (
+            mpc.np_concatenate([c[i] for c in chunk], axis=1) if i != 6 else
+            np.concatenate([c[i] for c in chunk], axis=1) for i in range(7))
+        ok = await self.ar.nonneg(mpc.np_stack((n_left, n_right)) - self.min_samples_leaf, self.weight_bits)
+        [both] = await self.ar.mul((ok[0], ok[1]))
+        [valid] = await self.ar.mul((both, extra))
+        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
+        a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
+        a, b, [t, f] = await self.ar.first_max(a, b, [thresholds, feature], self.score_bits)
+        return a, b, t, f
+
+    async def grow(self, roots: list[np.ndarray], feature_masks=None) -> list[Tree]:
+        """Grow one tree per entry of ``roots`` (public row weights) layer by layer; returns the opened trees.
+
+        ``feature_masks(tree, node)`` gives the features a node may split on (a forest's draws).
+        """
+        trees = [Tree() for _ in roots]
+        nodes = [(t, trees[t].add(0)) for t in range(len(roots))]
+        B = self.secint.array(np.ones((self.n, len(roots)), dtype=object))  # every row in every root
+        depth = 0
+        bar = core.progress(total=self.max_depth + 1 if self.max_depth is not None else None,
+                            desc="tree layers", unit="layer")
+        while nodes:
+            K = len(nodes)
+            weights = np.stack([roots[t] for t, _ in nodes], axis=1).astype(object)   # public (n, K)
+            M = B * weights
+            [MY] = await self.ar.mul((M.reshape(self.n, K, 1), self.Y.reshape(self.n, 1, self.C)))
+            MY = MY.reshape(self.n, K * self.C)
+            totals = MY.sum(axis=0).reshape(K, self.C)
+            size = totals.sum(axis=1)
+            top, _, [label] = await self.ar.first_max(totals, None, [np.broadcast_to(
+                np.arange(self.C, dtype=object), (K, self.C))], self.weight_bits)
+            if depth == self.max_depth:
+                split = np.zeros(K, dtype=bool)
+            else:
+                pure, large = await self.ar.nonneg(mpc.np_stack((top - size, size - 2 * self.min_samples_leaf)),
+                                                   self.weight_bits)
+                mask = np.ones((K, self.d), dtype=bool) if feature_masks is None else \
+                    np.array([feature_masks(t, node) for t, node in nodes], dtype=bool).reshape(K, self.d)
+                best = await self.best_splits(MY, totals, mask)
+                if best is None:
+                    split = np.zeros(K, dtype=bool)
+                else:
+                    a, _, threshold, feature = best
+                    found = await self.ar.nonneg(a, self.score_bits)
+                    [both] = await self.ar.mul((1 - pure, large))
+                    [splits] = await self.ar.mul((both, found))
+                    split = np.asarray(await core.open(splits, what="trees.structure",
+                                                       why="the shape of the tree: whether each node splits"),
+                                       dtype=np.int64).astype(bool)
+            leaves = np.flatnonzero(~split)
+            inner = np.flatnonzero(split)
+            if len(leaves):
+                classes = await core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model")
+                for k, c in zip(leaves, np.asarray(classes, dtype=np.int64)):
+                    t, node = nodes[k]
+                    trees[t].value[node] = int(c)
+            if not len(inner):
+                break
+            opened = await core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
+                                     why="the split features and thresholds of the model")
+            opened = np.asarray(opened, dtype=np.int64)
+            f, thr = opened[:len(inner)], opened[len(inner):]
+            nodes, B = await self._route(trees, nodes, B, inner, f, thr, depth)
+            depth += 1
+            bar.update(1)
+        bar.close()
+        return trees
+
+    async def _route(self, trees, nodes, B, inner, f, thr, depth):
+        """Record the splits; each row of a split node goes left iff its code <= the node's threshold."""
+        children = []
+        for k, j, t in zip(inner, f, thr):
+            tree, node = nodes[k]
+            tr = trees[tree]
+            tr.feature[node], tr.threshold[node] = int(j), int(t)
+            tr.left[node], tr.right[node] = tr.add(depth + 1), tr.add(depth + 1)
+            children += [(tree, tr.left[node]), (tree, tr.right[node])]
+        member = B[:, inner]                                                 # (n, S)
+        chosen = self.X[:, f]                                                # (n, S): each node's feature
+        # a row sits in one node per tree: per tree, its node's feature value and threshold
+        owner = [nodes[k][0] for k in inner]
+        grown = sorted(set(owner))
+        group = np.zeros((len(inner), len(grown)), dtype=object)
+        group[np.arange(len(inner)), [grown.index(t) for t in owner]] = 1
+        [x] = await self.ar.mul((member, chosen))
+        x = x @ group                                                        # (n, trees)
+        t = (member * thr.astype(object).reshape(1, -1)) @ group
+        go_left = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T     # (n, S)
+        [left] = await self.ar.mul((member, go_left))
+        B = mpc.np_stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
+        return children, B
+
+
+async def setup(table, *, target: str, features, categorical, frac_bits: int, value_bits: int, max_depth,
+                min_samples_leaf: int, **options) -> Learner:
+    """Read and encode this party's table, agree on the schema and options, share the rows."""
+    if min_samples_leaf < 1:
+        raise InputError(f"min_samples_leaf must be at least 1, got {min_samples_leaf}")
+    if max_depth is not None and max_depth < 0:
+        raise InputError(f"max_depth must be >= 0 or None, got {max_depth}")
+    table = read_table(table, target, features, categorical)
+    part = local_schema_part(table)
+    parts = [await core.share_public(part if mpc.pid == i else None, sender=i) for i in range(len(mpc.parties))]
+    schema = merge_schema(parts, frac_bits, value_bits)
+    codes, y = encoded(table, schema)
+    sizes = [int(await core.share_public(len(y) if mpc.pid == i else None, sender=i))
+             for i in range(len(mpc.parties))]
+    await core.agree(schema=schema.to_dict(), max_depth=max_depth, min_samples_leaf=min_samples_leaf,
+                     protocol="trees/1", **options)
+    if sum(sizes) == 0:
+        raise InputError("no rows at any party")
+    learner = Learner(schema, sizes, min_samples_leaf, max_depth)
+    await learner.share_rows(codes, y)
+    await learner.sort_numeric()
+    return learner
+
+
+async def tree_protocol(table, *, target: str, features=None, categorical=None, max_depth: int | None = None,
+                        min_samples_leaf: int = 1, frac_bits: int = 16, value_bits: int = 32) -> dict:
+    """Train one Gini decision tree on the union of the parties' rows; returns the model on every party
+    (the opened tree, its schema and the public sizes)."""
+    learner = await setup(table, target=target, features=features, categorical=categorical, frac_bits=frac_bits,
+                          value_bits=value_bits, max_depth=max_depth, min_samples_leaf=min_samples_leaf)
+    [tree] = await learner.grow([np.ones(learner.n, dtype=np.int64)])
+    return {"tree": tree.to_dict(), "schema": learner.schema.to_dict(), "sizes": learner.sizes}
