@@ -88,10 +88,21 @@ def check_range(values, secfxp, what: str) -> None:
                          f"{max_magnitude(secfxp):.3g} of {secfxp.__name__}")
 
 
+def input_array(secfxp, local, senders=None):
+    """``mpc.input`` of a fixed-point array with the same type flags on every party.
+
+    MPyC marks an array whose values are all integers as *integral* and skips truncations in products
+    with it; the mark of an input comes from each party's own placeholder, so a sender holding 0.3 and a
+    receiver holding the placeholder 0 would disagree, take different code paths and hang.  Inputs made
+    here are never integral.  ``senders`` as in ``mpc.input`` (one party: one array; None: a list).
+    """
+    return mpc.input(secfxp.array(np.asarray(local, dtype=float), integral=False), senders=senders)
+
+
 def sum_inputs(secfxp, local: np.ndarray):
     """Every party secret-shares its array ``local`` (same shape everywhere); returns the shared sum."""
     check_range(local, secfxp, "local input")
-    shares = mpc.input(secfxp.array(np.asarray(local, dtype=float)))
+    shares = input_array(secfxp, local)
     total = shares[0]
     for s in shares[1:]:
         total = total + s

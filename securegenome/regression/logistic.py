@@ -177,7 +177,7 @@ async def _secure_moments(X, sizes, features):
     mean = X.mean(axis=0) if len(X) else np.zeros(d)
     local = np.concatenate([mean, ((X - mean) ** 2).sum(axis=0) / n])
     fixedpoint.check_range(local, secfxp, "feature moments")
-    shares = mpc.input(secfxp.array(local))
+    shares = fixedpoint.input_array(secfxp, local)
     pooled = sum((s[:d] * (k / n) for s, k in zip(shares[1:], sizes[1:])), shares[0][:d] * (sizes[0] / n))
     var = shares[0][d:]
     for s in shares[1:]:
@@ -210,9 +210,9 @@ class RowProducts:
         self.rows, self.cols, self.position = fixedpoint.packed_upper(d1)
         self.keep = self.n * len(self.rows) <= PRODUCTS_IN_MEMORY
         self.chunk = self.n if self.keep else PRODUCT_CHUNK_ROWS
-        self.blocks = [(i, start, min(self.chunk, k - start), offset)
-                       for i, (k, offset) in enumerate(zip(sizes, np.cumsum([0] + sizes[:-1])))
-                       for start in range(0, k, self.chunk)]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]  # Python ints: MPyC slices pending arrays badly
+        self.blocks = [(i, start, min(self.chunk, k - start), offset)               # with numpy integers
+                       for i, (k, offset) in enumerate(zip(sizes, offsets)) for start in range(0, k, self.chunk)]
         self.shared = [self._share(block) for block in self.blocks] if self.keep else None
 
     def _share(self, block):
@@ -222,7 +222,7 @@ class RowProducts:
             local = rows[:, self.rows] * rows[:, self.cols] / self.n
         else:
             local = np.zeros((m, len(self.rows)))
-        return mpc.input(self.secfxp.array(local), senders=i)
+        return fixedpoint.input_array(self.secfxp, local, senders=i)
 
     def weighted(self, w):
         """The (d+1) x (d+1) secure matrix Σ_i w_i a_i a_iᵀ / n for a secure vector w in row order."""
@@ -242,7 +242,7 @@ async def _fit_secure(Z, y, sizes, penalty, tol, max_iter, frac_bits, to):
     A = np.column_stack([np.ones(len(Z)), Z])
     Aty = fixedpoint.sum_inputs(secfxp, A.T @ y)
     # every party's rows, in shares; the others know only the (public) shape
-    rows = [mpc.input(secfxp.array(A if mpc.pid == i else np.zeros((k, d1))), senders=i)
+    rows = [fixedpoint.input_array(secfxp, A if mpc.pid == i else np.zeros((k, d1)), senders=i)
             for i, k in enumerate(sizes) if k]
     A_sh = mpc.np_vstack(rows) if len(rows) > 1 else rows[0]
     products = RowProducts(A, sizes, secfxp)

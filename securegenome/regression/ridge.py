@@ -119,7 +119,7 @@ def _pooled(secfxp, mean: np.ndarray, cov: np.ndarray, sizes: list[int]):
     n = sum(sizes)
     local = np.concatenate([mean, cov.ravel()])
     fixedpoint.check_range(local, secfxp, "scaled moments")
-    shares = mpc.input(secfxp.array(local))
+    shares = fixedpoint.input_array(secfxp, local)
     p = len(mean)
     means = [s[:p] for s in shares]
     pooled_mean = sum((m * (k / n) for m, k in zip(means[1:], sizes[1:])), means[0] * (sizes[0] / n))
