@@ -503,3 +503,11 @@ def test_predict_matches_dataframe_columns_by_name():
     assert np.allclose(model.predict(shuffled), model.predict(X))
     with pytest.raises(InputError, match="lacks the feature column"):
         model.predict(shuffled.drop(columns="c3"))
+
+
+def test_protocol_iterations_is_a_deprecated_alias():
+    X, y = small_logistic()
+    with pytest.warns(DeprecationWarning, match="use max_iter"):
+        [r] = core.run(logistic.logistic_protocol, parties=1, kwargs={"target": "y", "iterations": 2},
+                       private={0: {"table": (X, y)}})
+    assert r.value["n_iter"] == 2 and r.value["converged"] is False

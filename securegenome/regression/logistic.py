@@ -94,18 +94,26 @@ PRODUCT_CHUNK_ROWS = 20_000      # otherwise re-shared every iteration, this man
 async def logistic_protocol(table, *, target: str, lam: float = 1.0, tol: float = DEFAULT_TOL,
                             max_iter: int = DEFAULT_MAX_ITER, epsilon: float | None = None,
                             dp_iterations: int = DEFAULT_DP_ITERATIONS, clip: float | None = None, center=None,
-                            scale=None, features=None, frac_bits: int = DEFAULT_FRAC_BITS, to=None) -> dict | None:
+                            scale=None, features=None, frac_bits: int = DEFAULT_FRAC_BITS, to=None,
+                            iterations: int | None = None) -> dict | None:
     """Fit logistic regression on the union of the parties' rows (see the module docstring).
 
     ``table``: this party's rows with a 0/1 ``target`` column.  ``center``/``scale``: public per-feature
     standardisation constants (default: pooled moments computed securely, fully secure mode only).
     ``tol``/``max_iter``: convergence test and cap of the fully secure mode.  ``epsilon``: total DP budget
     of the run; None = fully secure.  ``dp_iterations``: iterations of the DP mode (fixed in advance).
-    ``clip``: public bound R on the norm of a standardised feature vector (DP mode; default √d).  Returns a
+    ``clip``: public bound R on the norm of a standardised feature vector (DP mode; default √d).
+    ``iterations``: deprecated (before the convergence test) — taken as ``max_iter`` in the fully secure
+    mode and ``dp_iterations`` in the DP mode, with a DeprecationWarning.  Returns a
     dict with ``coef``, ``intercept`` (original units), ``coef_std``/``intercept_std`` (standardised units),
     ``center``, ``scale``, ``features``, ``n``, ``sizes``, ``n_iter``, ``converged`` and ``history`` (DP
     mode: the public model after every iteration).
     """
+    if iterations is not None:
+        replacement = "max_iter" if epsilon is None else "dp_iterations"
+        warnings.warn(f"logistic_protocol(iterations=...) is deprecated: use {replacement}", DeprecationWarning,
+                      stacklevel=2)
+        max_iter, dp_iterations = (iterations, dp_iterations) if epsilon is None else (max_iter, iterations)
     _check_options(lam, tol, max_iter, dp_iterations)
     table = open_table(table, target, features)
     d = len(table.features)
