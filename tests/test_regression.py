@@ -3,14 +3,18 @@
 import numpy as np
 import pytest
 from scipy.special import expit
-from sklearn.datasets import load_diabetes
-from sklearn.linear_model import Ridge
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
 
 from securegenome import core
-from securegenome.core import fixedpoint
+from securegenome.core import fixedpoint, mpc
 from securegenome.errors import InputError, PartyFailure
 from securegenome.regression import logistic, ridge
 from securegenome.regression.data import Moments, SyntheticTable, local_moments, open_table
+from securegenome.regression.logistic import SecureLogisticRegression
 
 # ------------------------------------------------------------------------------------------------ protocols
 
@@ -83,6 +87,23 @@ def test_spd_solve_matches_twin(run1, case):
     assert np.allclose(fixedpoint.ldl_solve_twin(A, B), exact, rtol=1e-9, atol=1e-9)
     assert np.abs(x - exact).max() <= 1e-6 * max(1.0, np.abs(exact).max()) * np.linalg.cond(A)
     assert not low.any()
+
+
+async def refine_protocol(A, steps):
+    secfxp = fixedpoint.fxp_type(16.0, 32, division=True)
+    A_sh = secfxp.array(A)
+    X = secfxp.array(np.eye(len(A))) * (1.0 / mpc.np_sum(mpc.np_diagonal(A_sh)))
+    return np.asarray(await core.open(fixedpoint.refine_inverse(X, A_sh, steps), what="x", why="test"), float)
+
+
+def test_refine_inverse_matches_twin_and_converges(run1):
+    rng = np.random.default_rng(4)
+    G = rng.normal(size=(30, 5))
+    A = G.T @ G / 30 + 0.05 * np.eye(5)
+    [r] = run1(refine_protocol, kwargs={"A": A, "steps": 12})
+    twin = fixedpoint.refine_inverse_twin(np.eye(5) / np.trace(A), A, 12)
+    assert np.abs(r.value - twin).max() < 1e-5
+    assert np.abs(twin - np.linalg.inv(A)).max() < 1e-8 * np.abs(np.linalg.inv(A)).max()
 
 
 def test_singular_pivot_is_detected(run1):
@@ -242,29 +263,159 @@ def test_ridge_column_mismatch_fails_on_every_party(run3):
 # ------------------------------------------------------------------------------------------------ logistic
 
 
+def standardise(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def stacked(model_dict):
+    return np.concatenate([[model_dict["intercept_std"]], model_dict["coef_std"]])
+
+
+def sklearn_optimum(Z, y, lam):
+    """sklearn's converged solution of the same objective (intercept first, standardised units)."""
+    reference = LogisticRegression(C=1.0 / lam, tol=1e-12, max_iter=100_000).fit(Z, y)
+    return np.concatenate([reference.intercept_, reference.coef_[0]])
+
+
+def breast_cancer_train():
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    return Xtr, ytr
+
+
+def synthetic_logistic(n=3000, d=8, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) @ (np.eye(d) + 0.3 * rng.normal(size=(d, d))) + rng.normal(size=d) * 5
+    y = (rng.random(n) < expit(standardise(X) @ rng.normal(size=d) - 0.5)).astype(float)
+    return X, y
+
+
 def test_logistic_secure_matches_twin_one_party(run1):
     X, y = small_logistic()
-    [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "lam": 1.0, "iterations": 4},
-               private={0: {"table": (X, y)}})
+    [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "lam": 1.0}, private={0: {"table": (X, y)}})
     m = r.value
-    Z = (X - X.mean(axis=0)) / X.std(axis=0)
-    twin = logistic.logistic_twin(Z, y, lam=1.0, iterations=4)
-    assert np.abs(np.concatenate([[m["intercept_std"]], m["coef_std"]]) - twin).max() < 1e-3
+    twin = logistic.logistic_twin(standardise(X), y, lam=1.0)
+    assert np.abs(stacked(m) - twin["b"]).max() < 1e-4
+    assert m["converged"] and m["n_iter"] == twin["n_iter"]
+    assert np.abs(stacked(m) - sklearn_optimum(standardise(X), y, 1.0)).max() < 1e-3
     assert np.allclose(m["center"], X.mean(axis=0)) and np.allclose(m["scale"], X.std(axis=0), rtol=1e-6)
-    check_ledger(r.ledger, logistic.LEAKAGE, {"logreg.feature_moments": 6, "logreg.coefficients": 4})
+    check_ledger(r.ledger, logistic.LEAKAGE, {"logreg.feature_moments": 6, "logreg.converged": m["n_iter"],
+                                              "logreg.coefficients": 4})
 
 
 def test_logistic_secure_three_parties_public_scaling(run3):
     X, y = small_logistic(n=44, d=2, seed=2)  # 15, 15 and 14 rows: unequal shares of rows
     center, scale = [0.0, 5.0], [1.0, 3.0]
-    results = run3(logistic.logistic_protocol,
-                   kwargs={"target": "y", "iterations": 3, "center": center, "scale": scale},
+    results = run3(logistic.logistic_protocol, kwargs={"target": "y", "lam": 2.0, "center": center, "scale": scale},
                    private={i: {"table": (X[i::3], y[i::3])} for i in range(3)})
-    twin = logistic.logistic_twin((X - center) / scale, y, lam=1.0, iterations=3)
+    twin = logistic.logistic_twin((X - center) / scale, y, lam=2.0)
     for r in results:
-        b = np.concatenate([[r.value["intercept_std"]], r.value["coef_std"]])
-        assert np.abs(b - twin).max() < 1e-3
-        check_ledger(r.ledger, logistic.LEAKAGE, {"logreg.coefficients": 3})
+        assert np.abs(stacked(r.value) - twin["b"]).max() < 1e-4
+        check_ledger(r.ledger, logistic.LEAKAGE, {"logreg.converged": twin["n_iter"], "logreg.coefficients": 3})
+
+
+@pytest.mark.parametrize("case", ["breast_cancer", "synthetic_lam10", "synthetic_lam0.1"])
+def test_logistic_twin_reaches_sklearn_optimum(case):
+    """The plaintext twin of the secure iteration converges to sklearn's optimum of the same objective."""
+    if case == "breast_cancer":
+        (X, y), lam = breast_cancer_train(), 1.0
+    else:
+        (X, y), lam = synthetic_logistic(), float(case.removeprefix("synthetic_lam"))
+    Z = standardise(X)
+    twin = logistic.logistic_twin(Z, y, lam=lam)
+    assert twin["converged"] and twin["n_iter"] <= 12
+    assert np.abs(twin["b"] - sklearn_optimum(Z, y, lam)).max() < 1e-3
+
+
+def test_logistic_secure_matches_twin_other_penalty(run1):
+    X, y = synthetic_logistic(n=150, d=4, seed=3)
+    [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "lam": 10.0}, private={0: {"table": (X, y)}})
+    twin = logistic.logistic_twin(standardise(X), y, lam=10.0)
+    assert np.abs(stacked(r.value) - twin["b"]).max() < 1e-4 and r.value["n_iter"] == twin["n_iter"]
+    assert np.abs(stacked(r.value) - sklearn_optimum(standardise(X), y, 10.0)).max() < 1e-3
+
+
+def test_logistic_tol_is_respected():
+    """The test passes at the first iteration whose gradient is below tol; the model is one step past it."""
+    X, y = breast_cancer_train()
+    Z = standardise(X)
+    for tol in (1e-2, 1e-4, 1e-8):
+        twin = logistic.logistic_twin(Z, y, tol=tol)
+        norms = twin["gradient_norms"]
+        assert twin["converged"] and norms[-1] < tol and all(g >= tol for g in norms[:-1])
+    assert logistic.logistic_twin(Z, y, tol=1e-2)["n_iter"] < logistic.logistic_twin(Z, y, tol=1e-8)["n_iter"]
+
+
+def test_logistic_small_max_iter_warns():
+    X, y = small_logistic()
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        model = SecureLogisticRegression(max_iter=2).fit(X, y)
+    assert model.n_iter_.tolist() == [2] and model.converged_ is False
+    assert dict(model.ledger_.counts())["logreg.converged"] == 2
+    twin = logistic.logistic_twin(standardise(X), y, max_iter=2)
+    assert not twin["converged"]
+    ours = np.concatenate([model.intercept_ + model.coef_[0] @ X.mean(axis=0), model.coef_[0] * X.std(axis=0)])
+    assert np.abs(ours - twin["b"]).max() < 1e-4
+
+
+def test_logistic_secure_tol_stops_like_twin(run1):
+    X, y = small_logistic()
+    [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "tol": 1e-2}, private={0: {"table": (X, y)}})
+    twin = logistic.logistic_twin(standardise(X), y, tol=1e-2)
+    assert r.value["n_iter"] == twin["n_iter"] < logistic.logistic_twin(standardise(X), y)["n_iter"]
+
+
+def test_estimators_clone_get_params_score():
+    X, y = small_logistic(n=90)
+    clf = SecureLogisticRegression(C=2.0, tol=1e-6)
+    assert clf.get_params()["C"] == 2.0 and clf.get_params()["tol"] == 1e-6
+    twin = clone(clf).set_params(max_iter=5)
+    assert twin.max_iter == 5 and clf.max_iter == logistic.DEFAULT_MAX_ITER and twin.C == 2.0
+    fitted = clf.fit(X, y)
+    assert fitted is clf and clf.n_features_in_ == 3 and clf.classes_.tolist() == [0, 1]
+    assert clf.score(X, y) == (clf.predict(X) == y).mean()
+    # the penalty applies to standardised coefficients: compare with sklearn on standardised features
+    reference = LogisticRegression(C=2.0, tol=1e-10, max_iter=10_000).fit(standardise(X), y)
+    assert clf.score(X, y) == reference.score(standardise(X), y)
+    assert np.abs(clf.coef_[0] * X.std(axis=0) - reference.coef_[0]).max() < 1e-3
+
+    Xr, yr, _ = diabetes_parts(1)
+    reg = clone(ridge.SecureRidge(alpha=0.5, frac_bits=32))
+    assert reg.get_params()["alpha"] == 0.5
+    reg.fit(Xr, yr)
+    assert reg.score(Xr, yr) == pytest.approx(Ridge(alpha=0.5).fit(Xr, yr).score(Xr, yr), abs=1e-6)
+
+
+def test_to_sklearn_gives_identical_predictions():
+    X, y = small_logistic(n=90)
+    clf = SecureLogisticRegression(lam=0.5, parties=2).fit(X, y)
+    other = clf.to_sklearn()
+    assert isinstance(other, LogisticRegression) and other.C == 2.0
+    for method in ("predict", "predict_proba", "decision_function"):
+        assert np.array_equal(getattr(clf, method)(X), getattr(other, method)(X)), method
+    Xr, yr, _ = diabetes_parts(1)
+    reg = ridge.SecureRidge(alpha=1.0).fit(Xr, yr)
+    assert np.array_equal(reg.predict(Xr), reg.to_sklearn().predict(Xr))
+
+
+def test_c_and_lam_must_agree():
+    X, y = small_logistic()
+    with pytest.raises(InputError, match="either lam or C"):
+        SecureLogisticRegression(lam=3.0, C=1.0).fit(X, y)
+    assert SecureLogisticRegression(lam=0.5, C=2.0).penalty() == 0.5
+
+
+@pytest.mark.parametrize("epsilon", [None, 4.0])
+def test_outlier_is_clipped_not_an_abort(run1, epsilon):
+    """A far outlier used to stop every party with a message about it (data-dependent); now it is clipped."""
+    X, y = small_logistic(n=100)
+    X[3, 1] = 1e9
+    kwargs = {"target": "y", "center": [0.0, 5.0, -1.0], "scale": [1.0, 3.0, 0.5], "epsilon": epsilon}
+    [r] = run1(logistic.logistic_protocol, kwargs=kwargs, private={0: {"table": (X, y)}})
+    assert np.all(np.isfinite(r.value["coef_std"]))
+    if epsilon is None:
+        Z = np.clip((X - kwargs["center"]) / kwargs["scale"], -logistic.FEATURE_BOUND, logistic.FEATURE_BOUND)
+        assert np.abs(stacked(r.value) - logistic.logistic_twin(Z, y)["b"]).max() < 1e-4
 
 
 def test_logistic_rejects_non_binary_target(run1):
@@ -284,7 +435,7 @@ def test_logistic_dp_ledger_and_budget(run1):
     X, y = small_logistic(n=200)
     center, scale = X.mean(axis=0), X.std(axis=0)
     [r] = run1(logistic.logistic_protocol,
-               kwargs={"target": "y", "epsilon": 2.0, "iterations": 3, "center": center, "scale": scale},
+               kwargs={"target": "y", "epsilon": 2.0, "dp_iterations": 3, "center": center, "scale": scale},
                private={0: {"table": (X, y)}})
     releases = list(r.ledger)
     assert [x.what for x in releases] == ["logreg.dp_hessian"] + ["logreg.dp_gradient"] * 3
@@ -338,7 +489,7 @@ def test_logistic_dp_small_epsilon_many_iterations(run1):
     """ε/(K+1) per release can be small: the noise must still fit the fixed-point field."""
     X, y = small_logistic(n=100)
     [r] = run1(logistic.logistic_protocol,
-               kwargs={"target": "y", "epsilon": 0.05, "iterations": 12, "center": X.mean(axis=0),
+               kwargs={"target": "y", "epsilon": 0.05, "dp_iterations": 12, "center": X.mean(axis=0),
                        "scale": X.std(axis=0)}, private={0: {"table": (X, y)}})
     assert np.all(np.isfinite(r.value["coef"])) and len(r.ledger) == 13
 
@@ -353,3 +504,11 @@ def test_predict_matches_dataframe_columns_by_name():
     assert np.allclose(model.predict(shuffled), model.predict(X))
     with pytest.raises(InputError, match="lacks the feature column"):
         model.predict(shuffled.drop(columns="c3"))
+
+
+def test_protocol_iterations_is_a_deprecated_alias():
+    X, y = small_logistic()
+    with pytest.warns(DeprecationWarning, match="use max_iter"):
+        [r] = core.run(logistic.logistic_protocol, parties=1, kwargs={"target": "y", "iterations": 2},
+                       private={0: {"table": (X, y)}})
+    assert r.value["n_iter"] == 2 and r.value["converged"] is False

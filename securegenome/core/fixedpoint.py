@@ -12,7 +12,11 @@ Linear algebra works on secure numpy-style arrays (``secfxp.array``):
   sequential steps for a ``d x d`` matrix);
 - :func:`ldl_solve` does the two triangular solves ``L z = b``, ``Lᵀ x = D⁻¹ z`` for one or many right-hand
   sides (``B = I`` gives the inverse);
-- :func:`spd_solve` is both together.
+- :func:`spd_solve` is both together;
+- :func:`refine_inverse` improves an approximate inverse ``X ≈ A⁻¹`` by Newton–Schulz steps
+  ``X ← 2X − X A X`` (two matrix products, no reciprocal, no sequential depth beyond them): the error
+  ``I − XA`` is squared by every step whenever the eigenvalues of ``XA`` lie in (0, 2), so an iterative
+  method whose matrix changes slowly can carry its inverse along instead of factoring it anew.
 
 Elimination without pivoting is backward stable for SPD matrices; in fixed point the error of the solution
 is about ``cond(A) * 2**-f`` relative to its size, so callers choose ``f`` from the accuracy they need and
@@ -84,10 +88,21 @@ def check_range(values, secfxp, what: str) -> None:
                          f"{max_magnitude(secfxp):.3g} of {secfxp.__name__}")
 
 
+def input_array(secfxp, local, senders=None):
+    """``mpc.input`` of a fixed-point array with the same type flags on every party.
+
+    MPyC marks an array whose values are all integers as *integral* and skips truncations in products
+    with it; the mark of an input comes from each party's own placeholder, so a sender holding 0.3 and a
+    receiver holding the placeholder 0 would disagree, take different code paths and hang.  Inputs made
+    here are never integral.  ``senders`` as in ``mpc.input`` (one party: one array; None: a list).
+    """
+    return mpc.input(secfxp.array(np.asarray(local, dtype=float), integral=False), senders=senders)
+
+
 def sum_inputs(secfxp, local: np.ndarray):
     """Every party secret-shares its array ``local`` (same shape everywhere); returns the shared sum."""
     check_range(local, secfxp, "local input")
-    shares = mpc.input(secfxp.array(np.asarray(local, dtype=float)))
+    shares = input_array(secfxp, local)
     total = shares[0]
     for s in shares[1:]:
         total = total + s
@@ -180,6 +195,25 @@ def spd_solve(A, B):
     """Solve ``A X = B`` for secret SPD ``A``; returns ``(X, factor)`` so callers can check the pivots."""
     factor = ldl_factor(A)
     return ldl_solve(factor, B), factor
+
+
+def refine_inverse(X, A, steps: int = 1):
+    """``steps`` Newton–Schulz steps ``X ← 2X − X (A X)`` towards ``A⁻¹`` for secure square arrays.
+
+    Converges (quadratically) when the eigenvalues of ``X A`` lie in (0, 2), e.g. from ``X = I / trace(A)``
+    for a symmetric positive definite ``A``; rounding errors of earlier steps are corrected by later ones
+    (the iteration is self-correcting).  Each step costs two secure matrix products (2d² truncations).
+    """
+    for _ in range(steps):
+        X = X * 2.0 - X @ (A @ X)
+    return X
+
+
+def refine_inverse_twin(X: np.ndarray, A: np.ndarray, steps: int = 1) -> np.ndarray:
+    """Plaintext twin of :func:`refine_inverse`."""
+    for _ in range(steps):
+        X = X * 2.0 - X @ (A @ X)
+    return X
 
 
 def pivots_below(factor: LDL, threshold: float):

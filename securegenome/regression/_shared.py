@@ -31,17 +31,39 @@ def check_shape(sizes: list[int], n_features: int) -> int:
 
 
 class FittedModel:
-    """What sklearn-like estimators share: fitted coefficients and the run's records."""
+    """What the estimators share on top of sklearn's BaseEstimator: prediction from the fitted linear model.
 
-    coef_ = None
-    intercept_ = None
+    The arithmetic is sklearn's (``X @ coef_.T + intercept_``), so :meth:`to_sklearn` copies give identical
+    predictions.
+    """
 
     def _check_fitted(self):
-        if self.coef_ is None:
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(...) first")
+        if not hasattr(self, "coef_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(...) first")
+
+    def _set_features(self, names) -> None:
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = len(names)
+
+    def _named_features(self) -> bool:
+        """Whether the features had names of their own (not the x0, x1, ... given to bare arrays)."""
+        return list(self.feature_names_in_) != [f"x{j}" for j in range(self.n_features_in_)]
+
+    def _copy_fitted(self, model, **extra):
+        """``model`` (an unfitted sklearn estimator) with this model's fitted coefficients."""
+        model.coef_ = self.coef_.copy()
+        model.intercept_ = np.array(self.intercept_, copy=True) if np.ndim(self.intercept_) else self.intercept_
+        model.n_features_in_ = self.n_features_in_
+        if self._named_features():
+            model.feature_names_in_ = self.feature_names_in_.copy()
+        for name, value in extra.items():
+            setattr(model, name, value)
+        return model
 
     def decision_function(self, X):
-        """b0 + X b; a DataFrame is matched by column name (the fitted feature names, in order)."""
+        """``X @ coef_.T + intercept_``; a DataFrame is matched by column name (the fitted feature names)."""
         self._check_fitted()
         if hasattr(X, "columns"):
             missing = [c for c in self.feature_names_in_ if c not in X.columns]
@@ -49,9 +71,46 @@ class FittedModel:
                 raise InputError(f"X lacks the feature column(s) {', '.join(map(str, missing))}")
             X = X[list(self.feature_names_in_)]
         X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(self.coef_):
-            raise InputError(f"X must have {len(self.coef_)} feature columns, got shape {X.shape}")
-        return X @ self.coef_ + self.intercept_
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"X must have {self.n_features_in_} feature columns, got shape {X.shape}")
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.ndim == 2 and scores.shape[1] == 1 else scores
+
+
+def tables_for_fit(X, y, target: str, parties: int | None) -> tuple[list, int]:
+    """The fit's tables, one per party, and the party count, from ``fit(tables)`` or ``fit(X, y)``.
+
+    Without ``y``, ``X`` holds the parties' tables (see :func:`tables_per_party`).  With ``y``: lists
+    ``[X_0, X_1, ...]`` and ``[y_0, y_1, ...]`` are per-party rows; a single array or DataFrame ``X`` with
+    its ``y`` is dealt to ``parties`` parties (default 1) in contiguous blocks — a simulation for sklearn
+    tools (``cross_val_score``, ``clone``); in a real deployment each party passes only its own table.
+    """
+    if y is None:
+        return tables_per_party(X, parties)
+    if isinstance(X, list) and isinstance(y, list):
+        if len(X) != len(y):
+            raise InputError(f"{len(X)} feature tables but {len(y)} targets: give one of each per party")
+        return tables_per_party([_with_target(Xi, yi, target) for Xi, yi in zip(X, y)], parties)
+    parties = parties or 1
+    n = len(y)
+    bounds = [n * i // parties for i in range(parties + 1)]
+    tables = [_with_target(_rows(X, bounds[i], bounds[i + 1]), np.asarray(y)[bounds[i]:bounds[i + 1]], target)
+              for i in range(parties)]
+    return tables, parties
+
+
+def _rows(X, start: int, stop: int):
+    return X.iloc[start:stop] if hasattr(X, "iloc") else np.asarray(X)[start:stop]
+
+
+def _with_target(X, y, target: str):
+    """One party's table from its features and target: a DataFrame keeps its column names."""
+    y = np.asarray(y)
+    if hasattr(X, "columns"):
+        if target in X.columns:
+            raise InputError(f"X already has a column named {target!r}: pass another target= name")
+        return X.assign(**{target: y})
+    return (np.asarray(X, dtype=float), y.astype(float))
 
 
 def tables_per_party(party_tables, parties: int | None) -> tuple[list, int]:

@@ -27,11 +27,12 @@ import math
 import time
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
 
 from .. import core
 from ..core import fixedpoint, mpc
 from ..errors import InputError
-from ._shared import FittedModel, agree_on_table, check_shape, party_sizes, tables_per_party
+from ._shared import FittedModel, agree_on_table, check_shape, party_sizes, tables_for_fit
 from .data import local_moments, open_table
 
 LEAKAGE = {
@@ -118,7 +119,7 @@ def _pooled(secfxp, mean: np.ndarray, cov: np.ndarray, sizes: list[int]):
     n = sum(sizes)
     local = np.concatenate([mean, cov.ravel()])
     fixedpoint.check_range(local, secfxp, "scaled moments")
-    shares = mpc.input(secfxp.array(local))
+    shares = fixedpoint.input_array(secfxp, local)
     p = len(mean)
     means = [s[:p] for s in shares]
     pooled_mean = sum((m * (k / n) for m, k in zip(means[1:], sizes[1:])), means[0] * (sizes[0] / n))
@@ -167,15 +168,17 @@ def ridge_twin(tables, *, target: str, alpha: float = 1.0, features=None) -> dic
             "features": opened[0].features, "n": n}
 
 
-class SecureRidge(FittedModel):
-    """Ridge regression fitted by secure computation over several parties' rows, like sklearn's ``Ridge``.
+class SecureRidge(RegressorMixin, FittedModel, BaseEstimator):
+    """Ridge regression fitted by secure computation over several parties' rows; a scikit-learn estimator.
 
     >>> model = SecureRidge(alpha=1.0).fit(["a.csv", "b.csv", "c.csv"], target="y")   # 3 local parties
-    >>> model.coef_, model.intercept_, model.predict(X_new)
+    >>> model.coef_, model.intercept_, model.predict(X_new), model.score(X_test, y_test)
+    >>> model.to_sklearn()                   # an equivalent fitted sklearn Ridge
 
     Each party's table stays in its own process; only the leakage in :data:`LEAKAGE` is revealed.
-    After ``fit``: ``coef_``, ``intercept_``, ``feature_names_in_``, ``n_rows_``, ``ledger_`` (what was
-    opened), ``seconds_`` (wall time of the secure run).
+    ``fit(X, y)`` with arrays deals the rows to ``parties`` parties (default 1; a simulation for sklearn
+    tools).  After ``fit``: ``coef_``, ``intercept_``, ``feature_names_in_``, ``n_features_in_``,
+    ``n_rows_``, ``ledger_`` (what was opened), ``seconds_`` (wall time of the secure run).
     """
 
     def __init__(self, alpha: float = 1.0, *, parties: int | None = None, frac_bits: int = DEFAULT_FRAC_BITS,
@@ -186,15 +189,16 @@ class SecureRidge(FittedModel):
         self.features = features
         self.timeout = timeout
 
-    def fit(self, party_tables, target: str):
-        tables, parties = tables_per_party(party_tables, self.parties)
+    def fit(self, X, y=None, *, target: str = "y"):
+        """Fit on the parties' tables (``fit(tables, target="y")``) or on arrays ``fit(X, y)``."""
+        tables, parties = tables_for_fit(X, y, target, self.parties)
         results = core.run(ridge_protocol, parties=parties, timeout=self.timeout,
                            kwargs={"target": target, "alpha": self.alpha, "features": self.features,
                                    "frac_bits": self.frac_bits},
                            private={i: {"table": t} for i, t in enumerate(tables)})
         model = results[0].value
-        self.coef_, self.intercept_ = model["coef"], model["intercept"]
-        self.feature_names_in_ = np.array(model["features"], dtype=object)
+        self.coef_, self.intercept_ = np.asarray(model["coef"], dtype=float), float(model["intercept"])
+        self._set_features(model["features"])
         self.n_rows_ = model["n"]
         self.ledger_ = results[0].ledger
         self.seconds_ = max(r.seconds for r in results)
@@ -203,3 +207,9 @@ class SecureRidge(FittedModel):
     def predict(self, X):
         return self.decision_function(X)
 
+    def to_sklearn(self):
+        """An equivalent fitted ``sklearn.linear_model.Ridge(alpha)`` (for plaintext prediction)."""
+        from sklearn.linear_model import Ridge
+
+        self._check_fitted()
+        return self._copy_fitted(Ridge(alpha=self.alpha))
