@@ -46,7 +46,7 @@ def test_every_message_is_a_share_a_key_an_opening_or_a_documented_public_value(
              ("km_dp", km.secure_km_counts, {"width": 10, "horizon": 30, "groups": ["a", "b"], "epsilon": 1.0}),
              ("logrank", lr.secure_logrank, {}),
              ("ridge", ridge.ridge_protocol, {"target": "y", "frac_bits": 24}),
-             ("logreg", logistic.logistic_protocol, {"target": "y", "iterations": 2}),
+             ("logreg", logistic.logistic_protocol, {"target": "y", "max_iter": 2}),
              ("dp_open", dp_open_split, {"repeats": 1}),
              ("leaky_send", leaky_send, {}),
              ("leaky_output", leaky_output, {})]

@@ -332,10 +332,10 @@ def test_logreg_secure_views_depend_only_on_the_pooled_data(run1):
     X, y = _logistic_data(rng)
     results = []
     for data in ((X, y), _split_rows(rng, X, y)):
-        [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "iterations": 3},
+        [r] = run1(logistic.logistic_protocol, kwargs={"target": "y", "max_iter": 3},
                    private={0: {"table": data}})
         results.append(r)
-    for label in ("logreg.feature_moments", "logreg.coefficients"):
+    for label in ("logreg.feature_moments", "logreg.converged", "logreg.coefficients"):
         a, b = (np.asarray(view(r, label), dtype=float) for r in results)
         assert np.allclose(a, b, rtol=1e-4, atol=1e-4), label
 
@@ -343,7 +343,7 @@ def test_logreg_secure_views_depend_only_on_the_pooled_data(run1):
 def test_logreg_dp_views_have_the_same_distribution(run1):
     rng = np.random.default_rng(6)
     X, y = _logistic_data(rng, 80)
-    kwargs = {"target": "y", "iterations": 1, "epsilon": 4.0, "center": [0.0, 0.0], "scale": [1.0, 1.0]}
+    kwargs = {"target": "y", "dp_iterations": 1, "epsilon": 4.0, "center": [0.0, 0.0], "scale": [1.0, 1.0]}
     releases = {"logreg.dp_hessian": [], "logreg.dp_gradient": []}
     for data in ((X, y), _split_rows(rng, X, y)):
         noisy = {label: [] for label in releases}
