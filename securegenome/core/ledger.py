@@ -26,6 +26,12 @@ class Release:
     delta: float | None = None
 
 
+#: values a party's transcript keeps (as Python numbers, ~36 bytes each: ~150 MB); past this, openings are
+#: noted with their label, receivers and count only ("values": null, "omitted": count), so that a run that
+#: opens billions of values (a genome-scale search) keeps its memory plan
+TRANSCRIPT_VALUES = 4_000_000
+
+
 class Ledger:
     """The releases of one run, in the order they happened (identical order on every party)."""
 
@@ -34,13 +40,23 @@ class Ledger:
         #: this party's own view: one {"what", "to", "values"} per opening it received, in order (the
         #: auditor's transcript: what it actually saw, for view-equality tests and ``--transcript``)
         self.transcript: list[dict] = list(transcript)
+        self.kept_values = sum(len(e["values"] or ()) for e in self.transcript)
 
     def record(self, release: Release) -> None:
         self.releases.append(release)
 
     def receive(self, what: str, receivers, values) -> None:
-        """Note the values this party received from an opening (flattened to ints/floats)."""
-        self.transcript.append({"what": what, "to": list(receivers), "values": flatten(values)})
+        """Note the values this party received from an opening (flattened to ints/floats), up to
+        :data:`TRANSCRIPT_VALUES` values per run; later openings are noted without their values."""
+        count = int(getattr(values, "size", 0)) if isinstance(values, np.ndarray) else None
+        if count is None and isinstance(values, (list, tuple)) and all(isinstance(v, np.ndarray) for v in values):
+            count = sum(int(v.size) for v in values)
+        if count is not None and self.kept_values + count > TRANSCRIPT_VALUES:
+            self.transcript.append({"what": what, "to": list(receivers), "values": None, "omitted": count})
+            return
+        flat = flatten(values)
+        self.kept_values += len(flat)
+        self.transcript.append({"what": what, "to": list(receivers), "values": flat})
 
     def views(self, what: str | None = None) -> list:
         """The values this party received, opening by opening (only those labelled ``what`` if given)."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core import memory
 from ..core import smallfield as sf
+from ..core.ledger import TRANSCRIPT_VALUES
 from ..core.memory import GIB, MemoryPlan, MemoryPlanError
 from ..errors import InputError
 from . import sharding
@@ -47,9 +48,10 @@ SESSION_SECONDS = 3.0
 #: benchmarks/search_scale.py and tests/test_sharding.py): sharing the one-hot reference (the owner's
 #: transient peak: codes, one-hot, polynomial coefficients, every party's shares, centered floats), one
 #: opened value of a batch (distances, masks, tests, the querier's received shares), the BLAS row copies
-SCAN_BYTES_PER_BASE = 256
-SCAN_BYTES_PER_VALUE = 48
+SCAN_BYTES_PER_BASE = 128
+SCAN_BYTES_PER_VALUE = 32
 SCAN_BYTES_GEMM = 3 * 8 * GEMM_ROWS
+TRANSCRIPT_BYTES_PER_VALUE = 36  # a Python int in a list
 
 #: the fm engine's memory when :mod:`.fmsearch` has no plan of its own: int64 columns per index row
 #: (the h-step key, SA, its bits) and per verification lane, times the copies a merge holds at once
@@ -193,24 +195,38 @@ def estimated_seconds(plan: ScanPlan) -> float:
     return SCAN_SECONDS_FIXED + SCAN_SECONDS_PER_PAIR * pairs + SCAN_SECONDS_PER_TEST * tests
 
 
-def window_matrix_bytes(plan: ScanPlan) -> int:
-    """Bytes of every window matrix the scan could keep (float64, a row of 4m values per window)."""
-    return sum(plan.windows(m) * 4 * m * 8 for m in set(plan.read_lengths))
+def kept_window_bytes(plan: ScanPlan) -> int:
+    """Bytes of the window matrices the scan keeps: a record's whole matrix for a read length (float64, 4m
+    values per window) while it fits in what ``window_cache`` has left, in the order the batches need them."""
+    left = plan.window_cache
+    for m in dict.fromkeys(plan.read_lengths):
+        for n in plan.record_lengths:
+            size = max(0, n - m + 1) * 4 * m * 8
+            if 0 < size <= left:
+                left -= size
+    return plan.window_cache - left
+
+
+def _fixed_bytes(plan: ScanPlan) -> int:
+    """What a scan party holds whatever the batch size: the process, the shared reference, BLAS row copies,
+    and the querier's transcript of what it was opened (at most ledger.TRANSCRIPT_VALUES values)."""
+    opened = plan.window_tests() * (plan.k + 1) * repetitions(plan.k)
+    return (memory.BASELINE_BYTES + SCAN_BYTES_PER_BASE * sum(plan.record_lengths) + SCAN_BYTES_GEMM
+            + TRANSCRIPT_BYTES_PER_VALUE * min(opened, TRANSCRIPT_VALUES))
 
 
 def scan_peak_bytes(plan: ScanPlan) -> int:
-    """Predicted peak memory of one party running ``plan`` (the reference owner's, the largest)."""
+    """Predicted peak memory of one party running ``plan`` (the largest of the parties')."""
     opened = min(plan.batch_values, plan.window_tests() * (plan.k + 1) * repetitions(plan.k))
-    return (memory.BASELINE_BYTES + SCAN_BYTES_PER_BASE * sum(plan.record_lengths) + SCAN_BYTES_GEMM
-            + SCAN_BYTES_PER_VALUE * opened + min(plan.window_cache, window_matrix_bytes(plan)))
+    return (_fixed_bytes(plan) + SCAN_BYTES_PER_VALUE * opened
+            + kept_window_bytes(plan))
 
 
 def scan_memory_plan(plan: ScanPlan, budget: int) -> tuple[ScanPlan, MemoryPlan]:
     """The scan with batch size and window cache chosen to fit ``budget``: up to BATCH_VALUES opened values
     per batch (no fewer than MIN_BATCH_VALUES), then what remains, up to WINDOW_CACHE_BYTES, for kept window
     matrices.  If even the smallest batches do not fit, the returned plan (smallest) does not fit either."""
-    fixed = memory.BASELINE_BYTES + SCAN_BYTES_PER_BASE * sum(plan.record_lengths) + SCAN_BYTES_GEMM
-    room = max(0, budget - fixed)
+    room = max(0, budget - _fixed_bytes(plan))
     values = int(min(BATCH_VALUES, max(MIN_BATCH_VALUES, room // (2 * SCAN_BYTES_PER_VALUE))))
     cache = int(min(WINDOW_CACHE_BYTES, max(0, room - values * SCAN_BYTES_PER_VALUE)))
     fitted = replace(plan, batch_values=values, window_cache=cache)
@@ -221,8 +237,9 @@ def scan_memory_plan(plan: ScanPlan, budget: int) -> tuple[ScanPlan, MemoryPlan]
 
 def fm_memory_plan(plan: ScanPlan, *, cap, step, build: str, budget: int) -> MemoryPlan:
     """The fm engine's plan: :func:`.fmsearch.plan` where it exists, else a conservative estimate from
-    today's cost features (every index and verification column an int64 per row, FM_FALLBACK_COPIES
-    copies at once -- the measured 11-16 GB at 1 Mbp)."""
+    today's cost features: the largest of its tables (index rows x columns, a backward-search merge's rows
+    x key bits and lanes, a verification merge's rows x one-hot lanes) as int64, FM_FALLBACK_COPIES copies
+    at once (the measured 1.9 GB at 100 kbp, over 11 and 16 GB at 1 Mbp)."""
     from . import fmsearch
 
     n, lengths, strands = sum(plan.record_lengths), list(plan.read_lengths), len(plan.strands)
@@ -231,12 +248,14 @@ def fm_memory_plan(plan: ScanPlan, *, cap, step, build: str, budget: int) -> Mem
     cap_ = fmsearch.DEFAULT_CAP if cap is None else cap
     h = step or fmsearch.default_step(lengths, plan.k)
     pb, lx = fmsearch.pointer_bits(n + 1, h), fmsearch.position_bits(n)
-    columns = 2 * h + pb + lx + 4 + 1 + cap_ * (2 if plan.k == 0 else lx)
-    if plan.k:
-        columns += 4 * max(lengths) + 1
     patterns = len(fmsearch.patterns_of(lengths[:fmsearch.FM_BATCH], plan.k, ["+"] * strands))
-    rows = n + 1 + 2 * patterns + (cap_ * patterns if plan.k else 0)
-    peak = memory.BASELINE_BYTES + FM_FALLBACK_COPIES * 8 * rows * columns
+    tables = [(n + 1) * (2 * h + pb + lx + 4),
+              (n + 1 + 2 * patterns) * ((pb + 2 + 2 * h) + pb + 1 + cap_ * (2 if plan.k == 0 else lx))]
+    if plan.k:
+        m = max(lengths)
+        candidates = min(cap_ * patterns, fmsearch.MERGE_VALUES // (4 * m + 1))
+        tables.append((n + 1 + candidates) * (4 * m + 1 + lx + 2))
+    peak = memory.BASELINE_BYTES + FM_FALLBACK_COPIES * 8 * max(tables)
     return MemoryPlan("fm", int(peak), fmsearch.estimated_seconds(n, lengths, plan.k, strands, cap=cap, step=step),
                       {"estimate": "fallback"})
 

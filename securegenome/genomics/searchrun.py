@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from .. import core
 from ..core import memory
-from ..core.ledger import Ledger
+from ..core.ledger import TRANSCRIPT_VALUES, Ledger
 from ..core.progress import QUIET_ENV
 from ..core.session import PartyResult
 from ..errors import InputError
@@ -106,8 +106,31 @@ def run_shard(shard: sharding.Shard, kwargs: dict, private: dict[int, dict], ses
     return ShardResult(shard, results, hits, overflow, time.perf_counter() - started)
 
 
+class _TranscriptRoom:
+    """What the merged transcripts may still keep: each party's values up to ``TRANSCRIPT_VALUES`` over all
+    shards (as in one session), later shards' openings noted without values -- so that this process's
+    memory does not grow with the number of shards."""
+
+    def __init__(self):
+        self.kept: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def trim(self, results: list[PartyResult]) -> None:
+        with self.lock:
+            for r in results:
+                kept = self.kept.get(r.pid, 0)
+                for entry in r.ledger.transcript:
+                    values = entry["values"]
+                    if values is not None and kept + len(values) > TRANSCRIPT_VALUES:
+                        entry.update(values=None, omitted=len(values))
+                    elif values is not None:
+                        kept += len(values)
+                self.kept[r.pid] = kept
+
+
 def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[ShardResult]:
     """All shards, ``workers`` at a time (worker w: shards w, w + W, ...), with a progress bar over shards."""
+    room = _TranscriptRoom()
     bar = core.progress(total=len(cut), desc="shards", unit="shard")
     quiet = os.environ.get(QUIET_ENV)
     os.environ[QUIET_ENV] = "1"  # the shards' own bars would interleave with this one
@@ -116,9 +139,10 @@ def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[Sha
             done = []
             for shard in cut:
                 done.append(run_shard(shard, kwargs, private, session, query_party))
+                room.trim(done[-1].results)
                 bar.update(1)
             return done
-        return _in_workers(cut, kwargs, private, session, workers, query_party, bar)
+        return _in_workers(cut, kwargs, private, session, workers, query_party, bar, room)
     finally:
         bar.close()
         if quiet is None:
@@ -127,7 +151,7 @@ def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[Sha
             os.environ[QUIET_ENV] = quiet
 
 
-def _in_workers(cut, kwargs, private, session, workers, query_party, bar) -> list[ShardResult]:
+def _in_workers(cut, kwargs, private, session, workers, query_party, bar, room) -> list[ShardResult]:
     finished: queue.Queue = queue.Queue()
     stop = threading.Event()
 
@@ -136,7 +160,9 @@ def _in_workers(cut, kwargs, private, session, workers, query_party, bar) -> lis
             if stop.is_set():
                 return
             try:
-                finished.put(run_shard(shard, kwargs, private, session, query_party, worker=w))
+                result = run_shard(shard, kwargs, private, session, query_party, worker=w)
+                room.trim(result.results)
+                finished.put(result)
             except BaseException as exc:  # reported by the main thread, which stops the other workers
                 stop.set()
                 finished.put(exc)
