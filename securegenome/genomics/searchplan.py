@@ -43,6 +43,7 @@ SCAN_SECONDS_PER_PAIR = 3.4e-9
 SCAN_SECONDS_PER_TEST = 6.4e-8
 #: a sharded run starts one session (party processes, connections) per shard
 SESSION_SECONDS = 3.0
+MAX_AUTO_SHARDS = 4096  #: automatic sharding considers at most this many shards (--shards can give more)
 
 #: the scan's memory model, bytes per party on top of core.memory.BASELINE_BYTES (measured peaks,
 #: benchmarks/search_scale.py and tests/test_sharding.py): sharing the one-hot reference (the owner's
@@ -230,7 +231,9 @@ def scan_memory_plan(plan: ScanPlan, budget: int) -> tuple[ScanPlan, MemoryPlan]
     values = int(min(BATCH_VALUES, max(MIN_BATCH_VALUES, room // (2 * SCAN_BYTES_PER_VALUE))))
     cache = int(min(WINDOW_CACHE_BYTES, max(0, room - values * SCAN_BYTES_PER_VALUE)))
     fitted = replace(plan, batch_values=values, window_cache=cache)
-    batches = len(fitted.batches()) if fitted.window_tests() else 0
+    per_batch = fitted.tests_per_batch()
+    batches = sum(-(-sum(fitted.windows(m) * len(columns) for m, columns in fitted.groups(reads)) // per_batch)
+                  for reads in fitted.read_groups())  # about: blocks of a group are packed into its batches
     return fitted, MemoryPlan("scan", scan_peak_bytes(fitted), estimated_seconds(fitted),
                               {"batches": batches, "batch_values": values, "window_cache_bytes": cache})
 
@@ -288,8 +291,10 @@ class SearchPlan:
     considered: tuple = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
+        per_shard = self.memory.to_dict()
+        per_shard["shard_predicted_seconds"] = per_shard.pop("predicted_seconds")
         return {"engine": self.engine, "shards": self.shards, "budget_gib": round(self.budget / GIB, 3),
-                "predicted_seconds": round(self.seconds, 1), **self.memory.to_dict()}
+                **per_shard, "predicted_seconds": round(self.seconds, 1)}
 
 
 def _candidate_shards(plan: ScanPlan, workers: int) -> list[int]:
@@ -297,7 +302,7 @@ def _candidate_shards(plan: ScanPlan, workers: int) -> list[int]:
     most = sharding.max_shards(plan.record_lengths, plan.read_lengths)
     smallest = max(10 * max(plan.read_lengths), 10_000)
     out, s = [1], max(2, workers)
-    while s <= most and sum(plan.record_lengths) / s >= smallest:
+    while s <= min(most, MAX_AUTO_SHARDS) and sum(plan.record_lengths) / s >= smallest:
         out.append(s)
         s *= 2
     return out
