@@ -107,6 +107,7 @@ def test_sharded_equals_oracle_random(data):
     assert search.search(reference, reads, k, engine="scan", shards=shards) == kmismatch_hits(reference, reads, k)
 
 
+@pytest.mark.slow
 def test_sharded_three_processes_two_workers_both_engines():
     reference = adversarial_references()["multi_record"]
     reads = reads_across_boundaries(reference, 3)
@@ -258,3 +259,19 @@ def test_workers_and_shards_checked():
         search.search(["ACGTACGT"], ["ACG"], 0, parties=3, workers=0)
     with pytest.raises(InputError, match="--shards"):
         search.search(["ACGTACGT"], ["ACG"], 0, parties=3, shards=0)
+
+
+@pytest.mark.slow
+def test_cli_multi_host_sharded_with_workers_on_consecutive_ports(tmp_path):
+    """Three organisations, each `--shards 3 --workers 2`: worker w of party i on party i's port + w."""
+    from test_search_cli import _multi_host
+
+    reference = adversarial_references()["multi_record"]
+    reads = reads_across_boundaries(reference, 3)
+    ref, fq = write_inputs(tmp_path, reference, reads)
+    out = _multi_host(tmp_path, {0: [ref, "-"], 1: ["-", fq], 2: ["-", "-"]},
+                      extra=["-o", "hits.tsv", "--engine", "scan", "--shards", "3", "--workers", "2"])
+    assert [code for code, _, _ in out] == [0, 0, 0], out
+    whole = tmp_path / "whole.tsv"
+    assert main(["search", ref, fq, "-k", "2", "--parties", "1", "--engine", "scan", "-o", str(whole)]) == 0
+    assert (tmp_path / "hits.tsv").read_text() == whole.read_text()

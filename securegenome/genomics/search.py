@@ -287,16 +287,33 @@ def _as_records(seqs, what: str) -> list[tuple[str, np.ndarray, str | None]]:
     return out
 
 
-def _read_file(path: str, what: str):
-    from .io import read_sequences
+def _read_file(path: str, what: str, pieces=None):
+    """The records of a file; with a shard's ``pieces``, only those pieces (read record by record, so that
+    a shard's session holds its pieces and one record, not the whole reference)."""
+    from .io import iter_sequences
 
-    records = read_sequences(path)
-    if what == "reference" and any(r.quality is not None for r in records):
-        raise InputError(f"{path}: the reference must be FASTA, this is FASTQ (are REF and READS swapped?)")
-    return _as_records(records, what)
+    records = []
+    wanted = None if pieces is None else {p.record for p in pieces}
+    for i, record in enumerate(iter_sequences(path)):
+        if what == "reference" and record.quality is not None:
+            raise InputError(f"{path}: the reference must be FASTA, this is FASTQ (are REF and READS swapped?)")
+        if wanted is not None and i not in wanted:
+            record.codes = record.codes[:0]
+        records.append(record)
+    if not records:
+        raise InputError(f"{path}: no FASTA or FASTQ records")
+    records = _as_records(records, what)
+    return records if pieces is None else _pieces_of(records, pieces)
 
 
-def _local_inputs(reference_party, query_party, reference, reads, reference_path, reads_path):
+def _pieces_of(records, pieces):
+    try:
+        return [(name, codes.copy(), q) for name, codes, q in sharding.piece_records(records, pieces)]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _local_inputs(reference_party, query_party, reference, reads, reference_path, reads_path, pieces=None):
     """This party's own inputs, or the one-line error that should stop every party."""
     me = mpc.pid
     given = {"reference": reference is not None or reference_path is not None,
@@ -310,8 +327,10 @@ def _local_inputs(reference_party, query_party, reference, reads, reference_path
             raise InputError(f"party {me} inputs the {what} but was given none")
     records = read_records = None
     if me == reference_party:
-        records = (_read_file(reference_path, "reference") if reference is None
+        records = (_read_file(reference_path, "reference", pieces) if reference is None
                    else _as_records(reference, "record"))
+        if reference is not None and pieces is not None:
+            records = _pieces_of(records, pieces)
     if me == query_party:
         read_records = _read_file(reads_path, "reads") if reads is None else _as_records(reads, "read")
     return records, read_records
@@ -323,12 +342,7 @@ async def _load_inputs(*args, pieces=None):
     error = None
     records = read_records = None
     try:
-        records, read_records = _local_inputs(*args)
-        if records is not None and pieces is not None:
-            try:
-                records = sharding.piece_records(records, pieces)
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+        records, read_records = _local_inputs(*args, pieces=pieces)
     except InputError as exc:
         error = str(exc)
     errors = [error] if len(mpc.parties) == 1 else await mpc.transfer(error)
