@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -43,7 +44,7 @@ SCAN_SECONDS_PER_PAIR = 3.4e-9
 SCAN_SECONDS_PER_TEST = 6.4e-8
 #: a sharded run starts one session (party processes, connections) per shard
 SESSION_SECONDS = 3.0
-MAX_AUTO_SHARDS = 4096  #: automatic sharding considers at most this many shards (--shards can give more)
+MAX_AUTO_SHARDS = 1 << 16  #: automatic sharding considers at most this many shards (--shards can give more)
 
 #: the scan's memory model, bytes per party on top of core.memory.BASELINE_BYTES (measured peaks,
 #: benchmarks/search_scale.py and tests/test_sharding.py): sharing the one-hot reference (the owner's
@@ -147,7 +148,8 @@ class ScanPlan:
         return sum(max(0, n - m + 1) for n in self.record_lengths)
 
     def window_tests(self) -> int:
-        return sum(self.windows(m) for m in self.read_lengths) * len(self.strands)
+        counts = Counter(self.read_lengths)
+        return sum(self.windows(m) * c for m, c in counts.items()) * len(self.strands)
 
     def tests_per_batch(self) -> int:
         return max(1, self.batch_values // ((self.k + 1) * repetitions(self.k)))
@@ -231,8 +233,8 @@ def scan_memory_plan(plan: ScanPlan, budget: int) -> tuple[ScanPlan, MemoryPlan]
     values = int(min(BATCH_VALUES, max(MIN_BATCH_VALUES, room // (2 * SCAN_BYTES_PER_VALUE))))
     cache = int(min(WINDOW_CACHE_BYTES, max(0, room - values * SCAN_BYTES_PER_VALUE)))
     fitted = replace(plan, batch_values=values, window_cache=cache)
-    per_batch = fitted.tests_per_batch()
-    batches = sum(-(-sum(fitted.windows(m) * len(columns) for m, columns in fitted.groups(reads)) // per_batch)
+    per_batch, windows = fitted.tests_per_batch(), {m: fitted.windows(m) for m in set(fitted.read_lengths)}
+    batches = sum(-(-sum(windows[m] * len(columns) for m, columns in fitted.groups(reads)) // per_batch)
                   for reads in fitted.read_groups())  # about: blocks of a group are packed into its batches
     return fitted, MemoryPlan("scan", scan_peak_bytes(fitted), estimated_seconds(fitted),
                               {"batches": batches, "batch_values": values, "window_cache_bytes": cache})
@@ -251,7 +253,8 @@ def fm_memory_plan(plan: ScanPlan, *, cap, step, build: str, budget: int) -> Mem
     cap_ = fmsearch.DEFAULT_CAP if cap is None else cap
     h = step or fmsearch.default_step(lengths, plan.k)
     pb, lx = fmsearch.pointer_bits(n + 1, h), fmsearch.position_bits(n)
-    patterns = len(fmsearch.patterns_of(lengths[:fmsearch.FM_BATCH], plan.k, ["+"] * strands))
+    seeds = {m: len(fmsearch.seed_layout(m, plan.k)) for m in set(lengths)}
+    patterns = strands * sum(seeds[m] * c for m, c in Counter(lengths[:fmsearch.FM_BATCH]).items())
     tables = [(n + 1) * (2 * h + pb + lx + 4),
               (n + 1 + 2 * patterns) * ((pb + 2 + 2 * h) + pb + 1 + cap_ * (2 if plan.k == 0 else lx))]
     if plan.k:
