@@ -91,8 +91,8 @@ def register(sub):
                         "memory stays bounded.  fm: reads per backward-search batch (default 10,000); the "
                         "index is built once and reused for every batch")
     p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="scan, fm, or auto (default): the engine the cost model fitted to "
-                        "benchmarks/search_engines.py expects to be faster for these sizes")
+                   help="scan, fm, or auto (default): among the engines whose memory plan fits --memory, "
+                        "the one the cost model fitted to benchmarks/search_engines.py expects to be fastest")
     p.add_argument("--cap", type=int, default=None, metavar="C",
                    help=f"fm: candidate rows per read strand (k = 0) or seed (k > 0), default {DEFAULT_CAP}.  "
                         "The querier learns, per read strand or seed, whether its exact occurrences exceed C; "
