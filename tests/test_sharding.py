@@ -90,7 +90,7 @@ def test_sharded_equals_unsharded_adversarial(case, engine):
     expected = kmismatch_hits(reference, reads, k) if engine == "scan" else fm_search_plain(
         reference, reads, k, cap=64)[0]
     assert whole == expected
-    for shards in (2, 5, 13):
+    for shards in (2, 13) if engine == "scan" else (5,):  # fm: an index per shard, one sharded run is enough
         assert search.search(reference, reads, k, engine=engine, cap=64, shards=shards) == whole
 
 
@@ -222,7 +222,7 @@ def test_predicted_peak_within_factor_of_measured():
 
 
 def test_auto_picks_only_plans_that_fit():
-    plan = ScanPlan((1_000_000,), (100,) * 10_000, 0, ("+", "-"))
+    plan = ScanPlan((1_000_000,), (100,) * 4_000, 0, ("+", "-"))
     roomy = plan_search(plan, "auto", budget=64 * GIB)
     assert roomy.engine == "fm"  # the cost model's pick with room to spare
     fm_peak = [p for e, s, p, _ in roomy.considered if e == "fm" and s == 1][0]
