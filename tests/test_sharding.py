@@ -16,7 +16,7 @@ from securegenome.genomics import SequenceRecord, search, sharding, write_fasta,
 from securegenome.genomics.fmsearch import fm_search_plain
 from securegenome.genomics.oracle import kmismatch_hits
 from securegenome.genomics.searchplan import ScanPlan, plan_search, scan_memory_plan, scan_peak_bytes
-from test_search import LAMBDA, lambda_codes, simulate
+from test_search import lambda_codes, simulate
 
 
 # ------------------------------------------------------------------------------------ the cut itself
