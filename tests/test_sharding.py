@@ -261,7 +261,6 @@ def test_workers_and_shards_checked():
         search.search(["ACGTACGT"], ["ACG"], 0, parties=3, shards=0)
 
 
-@pytest.mark.slow
 def test_cli_multi_host_sharded_with_workers_on_consecutive_ports(tmp_path):
     """Three organisations, each `--shards 3 --workers 2`: worker w of party i on party i's port + w."""
     from test_search_cli import _multi_host
