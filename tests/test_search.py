@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from securegenome.errors import InputError, PartyFailure
 from securegenome.genomics import read_sequences, reverse_complement
-from securegenome.genomics import search
+from securegenome.genomics import search, searchplan
 from securegenome.core import smallfield as sf
 from securegenome.genomics.oracle import kmismatch_hits
 
@@ -105,8 +105,10 @@ def test_batches_do_not_change_hits(monkeypatch):
     whole = search.search(reference, reads, 2, engine="scan")
     assert whole == kmismatch_hits(reference, reads, 2)
     assert search.search(reference, reads, 2, batch_size=1, engine="scan") == whole
-    monkeypatch.setattr(search, "BATCH_VALUES", 6000)  # 1000 tests at k = 2: many batches per read group
-    plan = search.ScanPlan((5000, 300), tuple(len(r) for r in reads), 2, ("+", "-"), 4)
+    # 1000 tests at k = 2: many batches per read group (the memory plan chooses batch sizes in these bounds)
+    monkeypatch.setattr(searchplan, "BATCH_VALUES", 6000)
+    monkeypatch.setattr(searchplan, "MIN_BATCH_VALUES", 6000)
+    plan = search.ScanPlan((5000, 300), tuple(len(r) for r in reads), 2, ("+", "-"), 4, batch_values=6000)
     assert len(plan.batches()) > 3 * len(plan.read_groups())
     assert all(b.size <= 1000 for b in plan.batches())
     assert search.search(reference, reads, 2, batch_size=4, engine="scan") == whole
@@ -116,7 +118,7 @@ def test_window_matrices_not_kept_give_same_hits(monkeypatch):
     rng = np.random.default_rng(4)
     reference = [lambda_codes()[:4000]]
     reads = simulate(reference, 4, 60, rng)
-    monkeypatch.setattr(search, "WINDOW_CACHE_BYTES", 0)
+    monkeypatch.setattr(searchplan, "WINDOW_CACHE_BYTES", 0)
     monkeypatch.setattr(search, "GEMM_ROWS", 4 * 60 * 7)  # 7 window rows per BLAS call
     check(reference, reads, 3)
 

@@ -52,6 +52,21 @@ def add_party_options(parser: argparse.ArgumentParser, default_parties: int = 3)
                         "view goes to PATH, party I's to PATH with .partyI before the extension")
 
 
+def add_memory_option(group) -> None:
+    """``--memory GIB``: the memory budget of each party process, which the protocol plans within."""
+    group.add_argument("--memory", default=None, metavar="GIB",
+                       help="memory budget per party process in GiB (default: 70%% of this host's available "
+                            "memory shared by the party processes run here); all parties plan with the "
+                            "smallest budget any of them gives, and stop before sharing anything if no plan fits")
+
+
+def memory_budget(args) -> int | None:
+    """``--memory`` in bytes, or None for the default (:func:`securegenome.core.memory.default_budget`)."""
+    from ..core.memory import parse_gib
+
+    return None if getattr(args, "memory", None) is None else parse_gib(args.memory)
+
+
 def session_options(args) -> dict:
     """Keyword arguments for :func:`securegenome.core.run` from the parsed party options."""
     hosts = None

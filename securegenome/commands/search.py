@@ -8,8 +8,8 @@ import shlex
 import sys
 
 from ..errors import InputError
-from ._common import (PARTY_HELP, add_party_options, local_pids, run_summary, session_options, write_atomically,
-                      write_json, write_ledger, write_transcript)
+from ._common import (PARTY_HELP, add_memory_option, add_party_options, local_pids, memory_budget, run_summary,
+                      session_options, write_atomically, write_json, write_ledger, write_transcript)
 
 ORDER = 10
 # kept here (not imported) so that `securegenome --help` need not import the engines; tests check they agree
@@ -45,14 +45,25 @@ engines:
         its k + 1 seeds (k > 0) by batched oblivious backward search, then verifies at most --cap
         candidate windows per read strand or seed: cost grows with reference + reads (per batch of
         --batch-size reads) instead of reference x reads.
-  auto  (default) the engine the cost model fitted to benchmarks/search_engines.py expects to be faster
-        for these sizes; --json says which ran."""
+  auto  (default) among the engines whose memory plan fits --memory, the one the cost model fitted to
+        benchmarks/search_engines.py expects to be fastest for these sizes; --json says which ran.
+
+memory and scale:
+  Before anything is shared, every party computes from the public sizes the peak memory of each plan
+  and chooses batch sizes that fit the budget (--memory GIB per party process; all parties use the
+  smallest one given).  If no plan fits, every party stops with one line naming the memory needed.
+  A long reference is cut into --shards pieces that overlap by (longest read - 1) bases, each searched
+  as its own session; the output is the same as an unsharded run's.  By default the number of shards is
+  automatic: one, unless the memory plan or --workers needs more.  --workers W searches W shards at once
+  (W sets of party processes; in a multi-host run each organisation opens W consecutive ports from the
+  one in --hosts: worker w of party i uses party i's port + w)."""
 
 EXAMPLES = """\
 examples:
   securegenome search data/lambda_phage.fa data/reads.fq -k 2 -o hits.sam
   securegenome search ref.fa reads.fq.gz -k 1 --strand forward -o hits.tsv --json run.json
   securegenome search genome.fa reads.fq -k 2 --engine fm --cap 16 -o hits.sam
+  securegenome search ecoli.fa reads.fq -k 2 --shards 8 --workers 2 --memory 2 -o hits.sam --json run.json
   # multi-host, on the querier's machine (party 1):
   securegenome search - reads.fq -k 2 -o hits.sam --party-id 1 --hosts a:11365,b:11365,c:11365
 """
@@ -80,8 +91,8 @@ def register(sub):
                         "memory stays bounded.  fm: reads per backward-search batch (default 10,000); the "
                         "index is built once and reused for every batch")
     p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="scan, fm, or auto (default): the engine the cost model fitted to "
-                        "benchmarks/search_engines.py expects to be faster for these sizes")
+                   help="scan, fm, or auto (default): among the engines whose memory plan fits --memory, "
+                        "the one the cost model fitted to benchmarks/search_engines.py expects to be fastest")
     p.add_argument("--cap", type=int, default=None, metavar="C",
                    help=f"fm: candidate rows per read strand (k = 0) or seed (k > 0), default {DEFAULT_CAP}.  "
                         "The querier learns, per read strand or seed, whether its exact occurrences exceed C; "
@@ -95,6 +106,14 @@ def register(sub):
                         "secret-shares the index; fast, reveals nothing more.  secure: the suffix array is "
                         "built by the secure BWT construction on the shared reference, as `securegenome bwt` "
                         "does")
+    scale = p.add_argument_group("memory and scale")
+    add_memory_option(scale)
+    scale.add_argument("--shards", type=int, default=None, metavar="S",
+                       help="cut the reference into S pieces overlapping by (longest read - 1) bases, each "
+                            "searched as its own session (default: automatic from the memory plan and --workers)")
+    scale.add_argument("--workers", type=int, default=1, metavar="W",
+                       help="shards searched at once, each by its own party processes (default 1); multi-host: "
+                            "every organisation gives the same W and opens ports P..P+W-1")
     add_party_options(p)
     p.set_defaults(func=main)
 
@@ -136,6 +155,10 @@ def _check_options(args) -> None:
     check_parameters(args.cap, args.fm_step)
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    if args.shards is not None and args.shards < 1:
+        raise InputError(f"--shards must be at least 1 (got {args.shards})")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1 (got {args.workers})")
 
 
 def _read_name(name: str) -> str:
@@ -143,18 +166,19 @@ def _read_name(name: str) -> str:
 
 
 def main(args) -> int:
-    from .. import __version__, core
+    from .. import __version__
     from ..genomics.sam import sam_text, tsv_text
-    from ..genomics.search import secure_search
+    from ..genomics.searchrun import run_search
 
     _check_options(args)
+    budget = memory_budget(args)
     options = session_options(args)
     private = _inputs(args, options)
     query_party = 0 if options["parties"] == 1 else args.query_party
     kwargs = {"k": args.k, "strand": args.strand, "reference_party": args.reference_party,
               "query_party": args.query_party, "batch_size": args.batch_size, "engine": args.engine,
               "cap": args.cap, "fm_step": args.fm_step, "fm_build": args.fm_build}
-    results = core.run(secure_search, kwargs=kwargs, private=private, **options)
+    results = run_search(kwargs, private, memory_bytes=budget, shards=args.shards, workers=args.workers, **options)
     querier = next((r for r in results if r.pid == query_party), None)
     stats = results[0].value.stats
     engine = stats.get("engine", "scan")
@@ -188,6 +212,7 @@ def main(args) -> int:
     if args.json:
         write_json(args.json, run_summary(results, command="search", k=args.k, strand=args.strand,
                                           records=len(results[0].value.records), **(summary or {}), **stats,
+                                          peak_rss_bytes={str(r.pid): r.value.stats.get("peak_rss") for r in results},
                                           local_parties=local_pids(options)))
     if args.ledger:
         write_ledger(args.ledger, results)

@@ -24,26 +24,25 @@ Protocol, per batch of reads (docs/search.md has the full argument and its cost)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 
 from .. import core
-from ..core import mpc
+from ..core import memory, mpc
 from ..errors import InputError
 from ..core import smallfield as sf
+from . import sharding
 from .alphabet import N_CODE, encode, on_strand, one_hot
 from .oracle import Hit
+# the plan lives in .searchplan; these names stay importable from here
+from .searchplan import (BATCH_COLUMNS, BATCH_VALUES, FALSE_HIT_BITS, GEMM_ROWS, SCAN_SECONDS_FIXED,  # noqa: F401
+                         SCAN_SECONDS_PER_PAIR, SCAN_SECONDS_PER_TEST, WINDOW_CACHE_BYTES, Batch, Block, ScanPlan,
+                         choose_engine, estimated_seconds, plan_search, repetitions, scan_memory_plan)
 
 PROTOCOL = "securegenome.search/2"
 ENGINES = ("scan", "fm", "auto")
-FALSE_HIT_BITS = 40  # a non-hit window is reported with probability <= 2^-FALSE_HIT_BITS
-BATCH_VALUES = 12_000_000  # opened values per batch, window tests x (k+1) x rho: bounds memory and messages
-BATCH_COLUMNS = 64  # read strands shared and scanned together by default (32 reads, both strands)
-GEMM_ROWS = 1 << 22  # window-matrix entries copied for one BLAS call when not kept
-WINDOW_CACHE_BYTES = 256 << 20  # window matrices kept across batches, per party
 
 LEAKAGE = {
     "search.window_tests": "to the querier only: for every read strand, record window, e = 0..k and each "
@@ -52,16 +51,13 @@ LEAKAGE = {
                            "probability 1/P per repetition, the false-hit bound)",
 }
 
-#: the scan's cost model, seconds at 3 parties (least-squares fit to benchmarks/search_engines.py on the
-#: 2-core benchmark machine, docs/performance.md): fixed, per window x read strand pair, per opened test
-SCAN_SECONDS_FIXED = 1.3
-SCAN_SECONDS_PER_PAIR = 3.4e-9
-SCAN_SECONDS_PER_TEST = 6.4e-8
-
 
 @dataclass
 class SearchOutcome:
-    """What a party learns: ``hits`` for the querier (None elsewhere) and the public sizes."""
+    """What a party learns: ``hits`` for the querier (None elsewhere) and the public sizes.
+
+    ``stats`` has the plan (engine, shards, predicted peak), this party's measured ``peak_rss`` and, for a
+    run that must be sharded (``shards`` > 1), no hits: :mod:`.searchrun` then runs the shards."""
 
     hits: list[Hit] | None
     records: list[tuple[str, int]]
@@ -69,118 +65,6 @@ class SearchOutcome:
     reads: list | None = None  # the querier's own read records, when it loaded them from a file
     stats: dict = field(default_factory=dict)
     overflow: list[int] | None = None  # fm engine, querier: reads with a read strand or seed over the cap
-
-
-def repetitions(k: int) -> int:
-    """Independent masks per test so that (k+1) P^-rho <= 2^-FALSE_HIT_BITS."""
-    return math.ceil((FALSE_HIT_BITS + math.log2(k + 1)) / math.log2(sf.P))
-
-
-# ------------------------------------------------------------------------------------------ the plan
-
-@dataclass(frozen=True)
-class Block:
-    """Windows first..first+windows-1 of one record against the read strands of one length (``columns``):
-    a windows x columns matrix of tests, at ``offset`` in its batch's flat vector."""
-
-    record: int
-    length: int
-    columns: tuple[tuple[int, str], ...]  # (read index, strand) per column
-    first: int
-    windows: int
-    offset: int
-
-    @property
-    def size(self) -> int:
-        return self.windows * len(self.columns)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One round of the protocol: some windows of every record against the read strands of ``reads``."""
-
-    reads: range
-    blocks: tuple[Block, ...]
-
-    @property
-    def size(self) -> int:
-        return sum(b.size for b in self.blocks)
-
-
-@dataclass(frozen=True)
-class ScanPlan:
-    """Everything public about a search: sizes, batches, the layout of every batch.  Same on every party.
-
-    Reads are taken in groups of ``batch_size`` reads (default: BATCH_COLUMNS read strands), shared once
-    per group; each group's windows are then cut into batches of at most :meth:`tests_per_batch` window
-    tests (2 million at k = 2), so memory and message sizes stay bounded for long references and large k,
-    and every window matrix row is built once per read group."""
-
-    record_lengths: tuple[int, ...]
-    read_lengths: tuple[int, ...]
-    k: int
-    strands: tuple[str, ...]
-    batch_size: int | None = None
-
-    def validate(self) -> None:
-        if not self.record_lengths or sum(self.record_lengths) == 0:
-            raise InputError("the reference is empty")
-        if not self.read_lengths:
-            raise InputError("there are no reads")
-        if self.k < 0:
-            raise InputError(f"k must be >= 0 (got {self.k})")
-        longest = max(self.record_lengths)
-        for i, m in enumerate(self.read_lengths):
-            if m == 0:
-                raise InputError(f"read {i + 1} is empty")
-            if self.k >= m:
-                raise InputError(f"k = {self.k} is not below the length of read {i + 1} ({m} bp): "
-                                 "every window would be a hit")
-            if m > longest:
-                raise InputError(f"read {i + 1} ({m} bp) is longer than every reference record "
-                                 f"(longest {longest} bp)")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InputError("--batch-size must be at least 1")
-
-    def windows(self, m: int) -> int:
-        return sum(max(0, n - m + 1) for n in self.record_lengths)
-
-    def tests_per_batch(self) -> int:
-        return max(1, BATCH_VALUES // ((self.k + 1) * repetitions(self.k)))
-
-    def read_groups(self) -> list[range]:
-        size = self.batch_size or max(1, BATCH_COLUMNS // len(self.strands))
-        return [range(i, min(i + size, len(self.read_lengths))) for i in range(0, len(self.read_lengths), size)]
-
-    def groups(self, reads: range) -> list[tuple[int, tuple[tuple[int, str], ...]]]:
-        """The read strands of ``reads`` grouped by read length: (length, columns)."""
-        by_length: dict[int, list] = {}
-        for i in reads:
-            by_length.setdefault(self.read_lengths[i], []).extend((i, s) for s in self.strands)
-        return [(m, tuple(cols)) for m, cols in by_length.items()]
-
-    def batches(self) -> list[Batch]:
-        out, limit = [], self.tests_per_batch()
-        for reads in self.read_groups():
-            pieces = []
-            for m, columns in self.groups(reads):
-                rows = max(1, limit // len(columns))
-                for r, n in enumerate(self.record_lengths):
-                    for first in range(0, max(0, n - m + 1), rows):
-                        pieces.append((r, m, columns, first, min(rows, n - m + 1 - first)))
-            blocks, offset = [], 0
-            for r, m, columns, first, count in pieces:
-                if blocks and offset + count * len(columns) > limit:
-                    out.append(Batch(reads, tuple(blocks)))
-                    blocks, offset = [], 0
-                blocks.append(Block(r, m, columns, first, count, offset))
-                offset += count * len(columns)
-            out.append(Batch(reads, tuple(blocks)))
-        return out
-
-    @property
-    def record_starts(self) -> list[int]:
-        return [0, *np.cumsum(self.record_lengths)[:-1].tolist()]
 
 
 # ------------------------------------------------------------------------------------- local kernels
@@ -246,15 +130,22 @@ def _block_distances(windows: WindowMatrices, start: int, record_length: int, bl
 
 async def secure_search(*, k: int, strand: str = "both", reference_party: int = 0, query_party: int = 1,
                         batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
-                        fm_step: int | None = None, fm_build: str = "owner", reference=None, reads=None,
+                        fm_step: int | None = None, fm_build: str = "owner", memory_bytes: int | None = None,
+                        shards: int | None = None, workers: int = 1, pieces=None, reference=None, reads=None,
                         reference_path: str | None = None, reads_path: str | None = None) -> SearchOutcome:
     """The search protocol, run by every party (see :func:`securegenome.core.run`).
 
     The reference owner passes ``reference`` (sequences) or ``reference_path`` (FASTA), the querier
     ``reads`` or ``reads_path`` (FASTA/FASTQ, .gz); the other parties pass neither.  Every party returns a
     :class:`SearchOutcome`; only the querier's has hits.  ``engine``: ``"scan"`` (this module),
-    ``"fm"`` (:mod:`.fmsearch`, with ``cap``, ``fm_step``, ``fm_build``) or ``"auto"`` (the cost model
-    :func:`choose_engine` picks one from the public sizes).
+    ``"fm"`` (:mod:`.fmsearch`, with ``cap``, ``fm_step``, ``fm_build``) or ``"auto"``.
+
+    Planning comes first, from public values only: sizes, then the memory budget (each party proposes
+    ``memory_bytes``, default :func:`securegenome.core.memory.default_budget`; all take the smallest), then
+    :func:`.searchplan.plan_search` picks the engine and the shard count (``shards``, or automatic) whose
+    plan fits with the lowest predicted time -- or every party stops with the same one-line error before
+    anything is shared.  A plan of more than one shard returns here without hits: the shards are separate
+    sessions (:func:`.searchrun.run_search`), each called with its ``pieces`` (:mod:`.sharding`).
     """
     from . import fmsearch
 
@@ -269,27 +160,52 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
             raise InputError(f"the {role} must be one of 0..{m_parties - 1} (got {pid})")
     strands = _strands(strand)
     records, read_records = await _load_inputs(reference_party, query_party, reference, reads,
-                                               reference_path, reads_path)
+                                               reference_path, reads_path, pieces=pieces)
     record_meta = await core.share_public(
         [(name, int(codes.size)) for name, codes, _ in records] if records is not None else None,
         reference_party)
     read_lengths = await core.share_public(
         [int(codes.size) for _, codes, _ in read_records] if read_records is not None else None, query_party)
+    budget = await memory.agree_budget(memory_bytes)
     await core.agree(protocol=PROTOCOL, prime=sf.P, k=k, strand=strand, reference_party=reference_party,
                      query_party=query_party, batch_size=batch_size, engine=engine, cap=cap, fm_step=fm_step,
-                     fm_build=fm_build)
+                     fm_build=fm_build, shards=shards, workers=workers, pieces=pieces)
     plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
-    plan.validate()
+    plan.validate(whole=pieces is None)
+    if pieces is not None and plan.record_lengths != tuple(p.length for p in pieces):
+        raise InputError("the reference's records differ from the sizes this sharded run planned with")
+    chosen = plan_search(plan, engine, cap=cap, step=fm_step, build=fm_build, budget=budget,
+                         shards=1 if pieces is not None else shards, workers=workers)
     loaded = read_records if mpc.pid == query_party and reads is None else None
-    if choose_engine(engine, plan, cap=cap, step=fm_step) == "fm":
-        out = await fmsearch.fm_engine(records, read_records, record_meta, list(read_lengths), k=k,
-                                       strands=strands, cap=cap, step=fm_step, build=fm_build,
-                                       batch_size=batch_size, reference_party=reference_party,
-                                       query_party=query_party)
+    planned = {"engine_requested": engine, "plan": chosen.to_dict(), "budget": budget}
+    if chosen.shards > 1:  # the caller runs the shards, each its own session
+        return SearchOutcome(None, list(record_meta), list(read_lengths), loaded, planned)
+    if chosen.engine == "fm":
+        out = await _fm(records, read_records, record_meta, read_lengths, k=k, strands=strands, cap=cap,
+                        step=fm_step, build=fm_build, batch_size=batch_size, reference_party=reference_party,
+                        query_party=query_party, budget=budget)
         return SearchOutcome(out.hits, list(record_meta), list(read_lengths), loaded,
-                             {**out.stats, "engine_requested": engine}, out.overflow)
+                             {**out.stats, **planned, "peak_rss": memory.peak_rss()}, out.overflow)
+    plan, _ = scan_memory_plan(plan, budget)
+    hits = await scan(plan, records, read_records, reference_party, query_party)
+    stats = {"engine": "scan", **planned, "batches": len(plan.batches()), "window_tests": plan.window_tests(),
+             "prime": sf.P, "repetitions": repetitions(k), "peak_rss": memory.peak_rss()}
+    return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
 
-    windows = WindowMatrices(await _share_reference(records, plan, reference_party))
+
+async def _fm(*args, budget: int, **kwargs):
+    """The fm engine, given the budget where it plans its own memory."""
+    from . import fmsearch
+    from .searchplan import fm_takes_budget
+
+    if fm_takes_budget():
+        kwargs["budget"] = budget
+    return await fmsearch.fm_engine(*args, **kwargs)
+
+
+async def scan(plan: ScanPlan, records, read_records, reference_party: int, query_party: int) -> list[Hit] | None:
+    """The scan engine: share the reference once, then every batch of the plan; the querier's hits."""
+    windows = WindowMatrices(await _share_reference(records, plan, reference_party), plan.window_cache)
     hits = [] if mpc.pid == query_party else None
     batches, query = plan.batches(), (None, None)
     for batch in core.progress(batches, total=len(batches), desc="search", unit="batch"):
@@ -300,10 +216,7 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
             hits.extend(_hits_from_tests(opened, batch.blocks))
     if hits is not None:
         hits.sort(key=lambda h: (h.read, h.record, h.pos, h.strand))
-    stats = {"engine": "scan", "engine_requested": engine, "batches": len(batches),
-             "window_tests": sum(plan.windows(m) for m in plan.read_lengths) * len(strands), "prime": sf.P,
-             "repetitions": repetitions(k)}
-    return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
+    return hits
 
 
 async def scan_batch_opened(windows: WindowMatrices, plan: ScanPlan, batch: Batch, query: dict, query_party):
@@ -374,16 +287,33 @@ def _as_records(seqs, what: str) -> list[tuple[str, np.ndarray, str | None]]:
     return out
 
 
-def _read_file(path: str, what: str):
-    from .io import read_sequences
+def _read_file(path: str, what: str, pieces=None):
+    """The records of a file; with a shard's ``pieces``, only those pieces (read record by record, so that
+    a shard's session holds its pieces and one record, not the whole reference)."""
+    from .io import iter_sequences
 
-    records = read_sequences(path)
-    if what == "reference" and any(r.quality is not None for r in records):
-        raise InputError(f"{path}: the reference must be FASTA, this is FASTQ (are REF and READS swapped?)")
-    return _as_records(records, what)
+    records = []
+    wanted = None if pieces is None else {p.record for p in pieces}
+    for i, record in enumerate(iter_sequences(path)):
+        if what == "reference" and record.quality is not None:
+            raise InputError(f"{path}: the reference must be FASTA, this is FASTQ (are REF and READS swapped?)")
+        if wanted is not None and i not in wanted:
+            record.codes = record.codes[:0]
+        records.append(record)
+    if not records:
+        raise InputError(f"{path}: no FASTA or FASTQ records")
+    records = _as_records(records, what)
+    return records if pieces is None else _pieces_of(records, pieces)
 
 
-def _local_inputs(reference_party, query_party, reference, reads, reference_path, reads_path):
+def _pieces_of(records, pieces):
+    try:
+        return [(name, codes.copy(), q) for name, codes, q in sharding.piece_records(records, pieces)]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _local_inputs(reference_party, query_party, reference, reads, reference_path, reads_path, pieces=None):
     """This party's own inputs, or the one-line error that should stop every party."""
     me = mpc.pid
     given = {"reference": reference is not None or reference_path is not None,
@@ -397,19 +327,22 @@ def _local_inputs(reference_party, query_party, reference, reads, reference_path
             raise InputError(f"party {me} inputs the {what} but was given none")
     records = read_records = None
     if me == reference_party:
-        records = (_read_file(reference_path, "reference") if reference is None
+        records = (_read_file(reference_path, "reference", pieces) if reference is None
                    else _as_records(reference, "record"))
+        if reference is not None and pieces is not None:
+            records = _pieces_of(records, pieces)
     if me == query_party:
         read_records = _read_file(reads_path, "reads") if reads is None else _as_records(reads, "read")
     return records, read_records
 
 
-async def _load_inputs(*args):
-    """Load this party's inputs; if any party's are bad, every party stops (only the owner learns why)."""
+async def _load_inputs(*args, pieces=None):
+    """Load this party's inputs (the reference cut to ``pieces`` in a shard's session); if any party's are
+    bad, every party stops (only the owner learns why)."""
     error = None
     records = read_records = None
     try:
-        records, read_records = _local_inputs(*args)
+        records, read_records = _local_inputs(*args, pieces=pieces)
     except InputError as exc:
         error = exc
     await core.raise_input_errors(error)  # the others learn only which party failed, not why
@@ -457,41 +390,29 @@ async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.nd
 
 def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, reference_party: int = 0,
            query_party: int = 1, batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
-           fm_step: int | None = None, fm_build: str = "owner", **session) -> list[Hit]:
+           fm_step: int | None = None, fm_build: str = "owner", memory: float | None = None,
+           shards: int | None = None, workers: int = 1, **session) -> list[Hit]:
     """Every hit of ``reads`` in ``reference`` with at most ``k`` mismatches, computed securely.
 
     ``reference`` and ``reads`` are lists of SequenceRecords, code arrays (0..4) or DNA strings.  With
     ``parties=1`` everything runs in this process; with more, each party is a local process and the
     reference goes only to ``reference_party``, the reads only to ``query_party``.  Returns the querier's
-    hits, sorted by (read, record, pos, strand), equal to ``oracle.kmismatch_hits``.  ``session`` is
-    passed on to :func:`securegenome.core.run` (threshold, timeout, ...).
+    hits, sorted by (read, record, pos, strand), equal to ``oracle.kmismatch_hits``.
+
+    ``memory``: GiB per party process, as ``--memory`` (default: a safe share of this host's available
+    memory); ``shards``: cut the reference into this many overlapping pieces, each its own session
+    (default: automatic, as few as the memory plan needs); ``workers``: shards searched at once.
+    ``session`` is passed on to :func:`securegenome.core.run` (threshold, timeout, ...).
     """
+    from .searchrun import run_search
+
     if parties == 1:
         reference_party = query_party = 0
     private: dict[int, dict] = {reference_party: {"reference": reference}}
     private.setdefault(query_party, {})["reads"] = reads
-    results = core.run(secure_search, parties=parties, private=private,
-                       kwargs={"k": k, "strand": strand, "reference_party": reference_party,
-                               "query_party": query_party, "batch_size": batch_size, "engine": engine,
-                               "cap": cap, "fm_step": fm_step, "fm_build": fm_build}, **session)
+    kwargs = {"k": k, "strand": strand, "reference_party": reference_party, "query_party": query_party,
+              "batch_size": batch_size, "engine": engine, "cap": cap, "fm_step": fm_step, "fm_build": fm_build}
+    budget = None if memory is None else core.memory.parse_gib(memory)
+    results = run_search(kwargs, private, memory_bytes=budget, shards=shards, workers=workers, parties=parties,
+                         **session)
     return next(r.value.hits for r in results if r.pid == query_party)
-
-
-# ------------------------------------------------------------------------------------- engine choice
-
-def estimated_seconds(plan: ScanPlan) -> float:
-    """What the scan engine should take, from the public sizes (the cost model of ``--engine auto``)."""
-    pairs = sum(plan.windows(m) for m in plan.read_lengths) * len(plan.strands)
-    tests = pairs * (plan.k + 1) * repetitions(plan.k)
-    return SCAN_SECONDS_FIXED + SCAN_SECONDS_PER_PAIR * pairs + SCAN_SECONDS_PER_TEST * tests
-
-
-def choose_engine(engine: str, plan: ScanPlan, *, cap: int | None = None, step: int | None = None) -> str:
-    """``engine`` itself, or for ``"auto"`` the engine the cost model expects to be faster."""
-    if engine != "auto":
-        return engine
-    from .fmsearch import estimated_seconds as fm_seconds
-
-    fm = fm_seconds(sum(plan.record_lengths), list(plan.read_lengths), plan.k, len(plan.strands), cap=cap,
-                    step=step)
-    return "fm" if fm < estimated_seconds(plan) else "scan"
