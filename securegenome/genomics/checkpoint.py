@@ -3,9 +3,9 @@
 A sharded search (:mod:`.searchrun`) runs one session per shard.  With ``checkpoint=DIR`` every party run
 here keeps, under ``DIR/party-<i>/``:
 
-* ``manifest.json``: the public parameters of the run (protocol, k, strands, engine options, the shard
-  plan, digests of the record names/lengths and of the read lengths) and a SHA-256 digest of this party's
-  own inputs (the reference file or records it holds, or the reads; none for a helper);
+* ``manifest.json``: the public parameters of the run (software and protocol versions, k, strands, engine
+  options, the shard plan, digests of the record names/lengths and of the read lengths) and a SHA-256
+  digest of this party's own inputs (the reference file or records it holds, or the reads; none for a helper);
 * ``shard-<index>.json``, written atomically when a shard's session has finished: on the querier, its own
   result for that shard (hits in whole-reference coordinates, the windows the shard owns, and the reads
   over the fm cap); on every other party only a marker that the shard finished.  Each file also holds
@@ -101,7 +101,9 @@ def inputs_digest(private: dict) -> str:
 def public_parameters(kwargs: dict, planned: dict, records, read_lengths, cut, protocol: str) -> dict:
     """What a resumed run must share with the checkpointed one: everything that can change the hits."""
     options = {key: value for key, value in sorted(kwargs.items()) if key not in FREE_OPTIONS}
-    return {"protocol": protocol, **options, "engine_planned": planned["plan"]["engine"],
+    from .. import __version__
+
+    return {"securegenome": __version__, "protocol": protocol, **options, "engine_planned": planned["plan"]["engine"],
             "records": _digest([list(r) for r in records]), "read_lengths": _digest(list(read_lengths)),
             "shard_plan": _digest([[asdict(p) for p in s.pieces] for s in cut])}
 

@@ -147,6 +147,8 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     plan fits with the lowest predicted time -- or every party stops with the same one-line error before
     anything is shared.  A plan of more than one shard returns here without hits: the shards are separate
     sessions (:func:`.searchrun.run_search`), each called with its ``pieces`` (:mod:`.sharding`).
+    ``checkpoint``: whether the run keeps checkpoints (:mod:`.checkpoint`); agreed like k, so that every
+    party runs the resume session.
     """
     from . import fmsearch
 
