@@ -113,9 +113,14 @@ def test_cli_one_party_resume_byte_identical_and_refusals(tmp_path, monkeypatch,
     assert json.loads(js.read_text())["resumed_shards"] == 3
 
 
-def test_resume_needs_checkpoint(tmp_path, capsys):
+def test_resume_needs_checkpoint_and_a_usable_directory(tmp_path, capsys):
     assert main(["search", "r.fa", "q.fq", "-k", "1", "--resume"]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
+    reference, reads = inputs(3)
+    ref, fq = write_inputs(tmp_path, reference, reads)
+    assert main(["search", ref, fq, "-k", "1", "--parties", "1", "--shards", "3", "--checkpoint", ref]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot use" in err[0]
 
 
 def finish_workers():

@@ -56,14 +56,27 @@ def shard_path(root: str, pid: int, index: int) -> str:
 
 
 def check_start(root: str, pids, resume: bool) -> None:
-    """Before any session: without ``resume``, a checkpoint of an earlier run must not be there."""
-    if resume:
-        return
+    """Before any session: each party's directory can be made, and without ``resume`` it holds no
+    checkpoint of an earlier run."""
+    if not root:
+        raise InputError("--checkpoint needs a directory")
     for pid in pids:
         where = party_dir(root, pid)
-        if os.path.isdir(where) and os.listdir(where):
+        try:
+            os.makedirs(where, exist_ok=True)
+            earlier = os.listdir(where)
+        except OSError as exc:
+            raise InputError(f"--checkpoint {root}: cannot use {where}: {exc.strerror}") from None
+        if earlier and not resume:
             raise InputError(f"--checkpoint {root}: party {pid} already has a checkpoint there: add --resume to "
                              f"continue that run, or remove {where} to start over")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        raise InputError(f"--checkpoint: cannot write {path}: {exc.strerror}") from None
 
 
 def _digest(value) -> str:
@@ -142,8 +155,7 @@ class Book:
         """Write each party's manifest (the agreed run starts or continues)."""
         self.skip = set(finished)
         for pid in self.pids:
-            os.makedirs(party_dir(self.root, pid), exist_ok=True)
-            write_atomically(os.path.join(party_dir(self.root, pid), MANIFEST),
+            _write(os.path.join(party_dir(self.root, pid), MANIFEST),
                              json.dumps({"format": FORMAT, "party": pid, "parameters": self.parameters,
                                          "inputs": self.inputs[pid]}, indent=1) + "\n")
 
@@ -154,7 +166,7 @@ class Book:
             entry = {"run": self.run[r.pid], "shard": result.shard.index, "stats": r.value.stats}
             if r.pid == self.query_party:
                 entry.update(hits=[list(h) for h in result.hits], overflow=result.overflow)
-            write_atomically(shard_path(self.root, r.pid, result.shard.index),
+            _write(shard_path(self.root, r.pid, result.shard.index),
                              json.dumps(entry, separators=(",", ":"), default=_plain) + "\n")
 
     def _load(self, pid: int, index: int) -> dict | None:
