@@ -187,3 +187,46 @@ def test_api_in_memory_inputs_digest_detects_a_changed_base(tmp_path):
     changed[-1][0] = (changed[-1][0] + 1) % 4
     with pytest.raises(InputError, match="its inputs differ"):
         search.search(changed, reads, 1, shards=3, checkpoint=ck, resume=True)
+
+
+@pytest.mark.slow
+def test_multi_host_kill_a_party_then_resume_each_organisation_its_own_directory(tmp_path):
+    """3 separate commands (--party-id, --hosts), each with its own --checkpoint; party 2 is killed (-9) after
+    its first shard; all three resumed: the TSV equals an uninterrupted run's."""
+    import subprocess
+    import time
+
+    from conftest import loopback_hosts
+
+    reference, reads = inputs(4)
+    ref, fq = write_inputs(tmp_path, reference, reads)
+    assert main(["search", ref, fq, "-k", "2", "--engine", "scan", "--parties", "1", "--shards", "4",
+                 "-o", str(tmp_path / "whole.tsv")]) == 0
+    files = {0: [ref, "-"], 1: ["-", fq], 2: ["-", "-"]}
+
+    def start(*extra):
+        hosts = loopback_hosts(3)
+        env = dict(os.environ, SECUREGENOME_QUIET="1")
+        return [subprocess.Popen([sys.executable, "-m", "securegenome", "search", *files[pid], "-k", "2",
+                                  "--engine", "scan", "--shards", "4", "-o", "hits.tsv", "--party-id", str(pid),
+                                  "--hosts", hosts, "--timeout", "300", "--no-tls",
+                                  "--checkpoint", str(tmp_path / f"org{pid}"), *extra],
+                                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for pid in range(3)]
+
+    procs = start()
+    helper = tmp_path / "org2" / "party-2"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (helper.is_dir() and shard_files(tmp_path / "org2", 2)):
+        time.sleep(0.2)
+    procs[2].kill()
+    codes = [p.wait(timeout=300) for p in procs]
+    for p in procs:
+        p.stderr.close()
+    assert all(code != 0 for code in codes) and not (tmp_path / "hits.tsv").exists()
+    assert 1 <= len(shard_files(tmp_path / "org2", 2)) < 4
+
+    procs = start("--resume")
+    out = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    assert [code for code, _ in out] == [0, 0, 0], out
+    assert (tmp_path / "hits.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
