@@ -204,21 +204,23 @@ def test_multi_host_kill_a_party_then_resume_each_organisation_its_own_directory
                  "-o", str(tmp_path / "whole.tsv")]) == 0
     files = {0: [ref, "-"], 1: ["-", fq], 2: ["-", "-"]}
 
-    def start(*extra):
+    def start(*extra, timeout="600"):
         hosts = loopback_hosts(3)
         env = dict(os.environ, SECUREGENOME_QUIET="1")
         return [subprocess.Popen([sys.executable, "-m", "securegenome", "search", *files[pid], "-k", "2",
                                   "--engine", "scan", "--shards", "4", "-o", "hits.tsv", "--party-id", str(pid),
-                                  "--hosts", hosts, "--timeout", "300", "--no-tls",
+                                  "--hosts", hosts, "--timeout", timeout, "--no-tls",
                                   "--checkpoint", str(tmp_path / f"org{pid}"), *extra],
                                  cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for pid in range(3)]
 
-    procs = start()
+    # --timeout: if party 2 dies between two shard sessions, the others wait for it to connect until then
+    procs = start(timeout="90")
     helper = tmp_path / "org2" / "party-2"
     deadline = time.time() + 300
     while time.time() < deadline and not (helper.is_dir() and shard_files(tmp_path / "org2", 2)):
         time.sleep(0.2)
+    time.sleep(2)  # most likely inside the next shard's session
     procs[2].kill()
     codes = [p.wait(timeout=300) for p in procs]
     for p in procs:
