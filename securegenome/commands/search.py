@@ -56,7 +56,15 @@ memory and scale:
   as its own session; the output is the same as an unsharded run's.  By default the number of shards is
   automatic: one, unless the memory plan or --workers needs more.  --workers W searches W shards at once
   (W sets of party processes; in a multi-host run each organisation opens W consecutive ports from the
-  one in --hosts: worker w of party i uses party i's port + w)."""
+  one in --hosts: worker w of party i uses party i's port + w).
+
+checkpoints and resume:
+  With --checkpoint DIR every party run here keeps each finished shard in DIR/party-<i>/ (the querier
+  its own hits of the shard, every other party only a marker that it finished).  After a failure, the
+  same command with --resume skips the shards every party finished and writes the same output as an
+  uninterrupted run.  A changed input or option refuses to resume, in one line, before anything is
+  shared; without --resume an existing checkpoint is an error (remove DIR to start over).  In a
+  multi-host run every organisation gives --checkpoint (its own directory) and --resume."""
 
 EXAMPLES = """\
 examples:
@@ -64,6 +72,8 @@ examples:
   securegenome search ref.fa reads.fq.gz -k 1 --strand forward -o hits.tsv --json run.json
   securegenome search genome.fa reads.fq -k 2 --engine fm --cap 16 -o hits.sam
   securegenome search ecoli.fa reads.fq -k 2 --shards 8 --workers 2 --memory 2 -o hits.sam --json run.json
+  securegenome search genome.fa reads.fq -k 2 --shards 64 --checkpoint ck/ -o hits.sam
+  securegenome search genome.fa reads.fq -k 2 --shards 64 --checkpoint ck/ -o hits.sam --resume  # after a failure
   # multi-host, on the querier's machine (party 1):
   securegenome search - reads.fq -k 2 -o hits.sam --party-id 1 --hosts a:11365,b:11365,c:11365
 """
@@ -114,6 +124,14 @@ def register(sub):
     scale.add_argument("--workers", type=int, default=1, metavar="W",
                        help="shards searched at once, each by its own party processes (default 1); multi-host: "
                             "every organisation gives the same W and opens ports P..P+W-1")
+    resume = p.add_argument_group("checkpoints and resume")
+    resume.add_argument("--checkpoint", default=None, metavar="DIR",
+                        help="keep each finished shard in DIR/party-<i>/ (created if needed; must hold no "
+                             "checkpoint of another run unless --resume): the querier its own hits, the other "
+                             "parties a marker")
+    resume.add_argument("--resume", action="store_true",
+                        help="with --checkpoint: skip the shards every party finished in an interrupted run of "
+                             "this same command; refuses if an input or option changed")
     add_party_options(p)
     p.set_defaults(func=main)
 
@@ -159,6 +177,22 @@ def _check_options(args) -> None:
         raise InputError(f"--shards must be at least 1 (got {args.shards})")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1 (got {args.workers})")
+    if args.resume and args.checkpoint is None:
+        raise InputError("--resume needs --checkpoint DIR (the directory the interrupted run wrote)")
+
+
+def _command_line(argv) -> str:
+    """The command for SAM's @PG line, without the checkpoint options: they do not change the output, so a
+    resumed run's SAM is byte-identical to an uninterrupted one's."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--checkpoint":
+            skip = True
+        elif a != "--resume" and not a.startswith("--checkpoint="):
+            kept.append(a)
+    return "securegenome " + " ".join(shlex.quote(a) for a in kept)
 
 
 def _read_name(name: str) -> str:
@@ -178,7 +212,8 @@ def main(args) -> int:
     kwargs = {"k": args.k, "strand": args.strand, "reference_party": args.reference_party,
               "query_party": args.query_party, "batch_size": args.batch_size, "engine": args.engine,
               "cap": args.cap, "fm_step": args.fm_step, "fm_build": args.fm_build}
-    results = run_search(kwargs, private, memory_bytes=budget, shards=args.shards, workers=args.workers, **options)
+    results = run_search(kwargs, private, memory_bytes=budget, shards=args.shards, workers=args.workers,
+                         checkpoint=args.checkpoint, resume=args.resume, **options)
     querier = next((r for r in results if r.pid == query_party), None)
     stats = results[0].value.stats
     engine = stats.get("engine", "scan")
@@ -189,7 +224,7 @@ def main(args) -> int:
         if _format(args) == "tsv":
             text = tsv_text(outcome.records, outcome.reads, outcome.hits)
         else:
-            command = "securegenome " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            command = _command_line(sys.argv[1:])
             text = sam_text(outcome.records, outcome.reads, outcome.hits, version=__version__, command=command,
                             overflow=overflow, cap=stats.get("cap"))
         if args.output == "-":

@@ -131,7 +131,8 @@ def _block_distances(windows: WindowMatrices, start: int, record_length: int, bl
 async def secure_search(*, k: int, strand: str = "both", reference_party: int = 0, query_party: int = 1,
                         batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
                         fm_step: int | None = None, fm_build: str = "owner", memory_bytes: int | None = None,
-                        shards: int | None = None, workers: int = 1, pieces=None, reference=None, reads=None,
+                        shards: int | None = None, workers: int = 1, checkpoint: bool = False, pieces=None,
+                        reference=None, reads=None,
                         reference_path: str | None = None, reads_path: str | None = None) -> SearchOutcome:
     """The search protocol, run by every party (see :func:`securegenome.core.run`).
 
@@ -146,6 +147,8 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     plan fits with the lowest predicted time -- or every party stops with the same one-line error before
     anything is shared.  A plan of more than one shard returns here without hits: the shards are separate
     sessions (:func:`.searchrun.run_search`), each called with its ``pieces`` (:mod:`.sharding`).
+    ``checkpoint``: whether the run keeps checkpoints (:mod:`.checkpoint`); agreed like k, so that every
+    party runs the resume session.
     """
     from . import fmsearch
 
@@ -169,7 +172,7 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     budget = await memory.agree_budget(memory_bytes)
     await core.agree(protocol=PROTOCOL, prime=sf.P, k=k, strand=strand, reference_party=reference_party,
                      query_party=query_party, batch_size=batch_size, engine=engine, cap=cap, fm_step=fm_step,
-                     fm_build=fm_build, shards=shards, workers=workers, pieces=pieces)
+                     fm_build=fm_build, shards=shards, workers=workers, checkpoint=checkpoint, pieces=pieces)
     plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
     plan.validate(whole=pieces is None)
     if pieces is not None and plan.record_lengths != tuple(p.length for p in pieces):
@@ -391,7 +394,8 @@ async def share_reads(plan, batch, read_records, query_party) -> dict[int, np.nd
 def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, reference_party: int = 0,
            query_party: int = 1, batch_size: int | None = None, engine: str = "auto", cap: int | None = None,
            fm_step: int | None = None, fm_build: str = "owner", memory: float | None = None,
-           shards: int | None = None, workers: int = 1, **session) -> list[Hit]:
+           shards: int | None = None, workers: int = 1, checkpoint: str | None = None, resume: bool = False,
+           **session) -> list[Hit]:
     """Every hit of ``reads`` in ``reference`` with at most ``k`` mismatches, computed securely.
 
     ``reference`` and ``reads`` are lists of SequenceRecords, code arrays (0..4) or DNA strings.  With
@@ -402,6 +406,8 @@ def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, 
     ``memory``: GiB per party process, as ``--memory`` (default: a safe share of this host's available
     memory); ``shards``: cut the reference into this many overlapping pieces, each its own session
     (default: automatic, as few as the memory plan needs); ``workers``: shards searched at once.
+    ``checkpoint``: a directory where each finished shard is kept; ``resume=True`` skips the shards an
+    interrupted run with the same inputs and options finished (docs/search.md, "Checkpoints and resume").
     ``session`` is passed on to :func:`securegenome.core.run` (threshold, timeout, ...).
     """
     from .searchrun import run_search
@@ -414,5 +420,5 @@ def search(reference, reads, k: int, *, strand: str = "both", parties: int = 1, 
               "batch_size": batch_size, "engine": engine, "cap": cap, "fm_step": fm_step, "fm_build": fm_build}
     budget = None if memory is None else core.memory.parse_gib(memory)
     results = run_search(kwargs, private, memory_bytes=budget, shards=shards, workers=workers, parties=parties,
-                         **session)
+                         checkpoint=checkpoint, resume=resume, **session)
     return next(r.value.hits for r in results if r.pid == query_party)

@@ -15,8 +15,9 @@ session uses the ports as given), so every organisation must open W consecutive 
 assignment of shards to workers is a function of the public plan, the organisations' workers meet in the
 same sessions without talking about it.
 
-Resuming later: :func:`run_shard` runs one shard and returns its hits; a checkpoint of finished shards
-can hook in there.
+Checkpoints (``checkpoint=DIR``, :mod:`.checkpoint`): after the survey the parties agree which shards
+all of them finished in an earlier run (``resume=True``); those are restored from disk instead of run,
+and every shard that finishes is saved as soon as it does.
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ def shifted_hosts(hosts, worker: int):
 
 
 def run_search(kwargs: dict, private: dict[int, dict], *, memory_bytes: int | None = None,
-               shards: int | None = None, workers: int = 1, **session) -> list[PartyResult]:
+               shards: int | None = None, workers: int = 1, checkpoint: str | None = None, resume: bool = False,
+               **session) -> list[PartyResult]:
     """Run :func:`.search.secure_search` (sharded if its plan says so); the results of the parties run here,
     as :func:`securegenome.core.run` returns them.  ``memory_bytes``: this organisation's budget per party
-    process (default: :func:`core.memory.default_budget` shared by its party processes x workers)."""
+    process (default: :func:`core.memory.default_budget` shared by its party processes x workers).
+    ``checkpoint``: directory where finished shards are kept; ``resume``: skip those of an earlier run."""
     query_party = 0 if session.get("parties", 1) == 1 and not session.get("hosts") else kwargs["query_party"]
     if session.get("parties", 1) == 1 and not session.get("hosts"):
         workers = 1  # one party runs in this process: one session at a time
@@ -79,8 +82,12 @@ def run_search(kwargs: dict, private: dict[int, dict], *, memory_bytes: int | No
     if shards is not None and shards < 1:
         raise InputError("--shards must be at least 1")
     mine = memory_bytes or memory.default_budget(len(local_parties(session)) * workers)
+    if checkpoint is not None:
+        from . import checkpoint as checkpoints
+        checkpoints.check_start(checkpoint, local_parties(session), resume)
     started = time.perf_counter()
-    common = {**kwargs, "memory_bytes": mine, "shards": shards, "workers": workers}
+    common = {**kwargs, "memory_bytes": mine, "shards": shards, "workers": workers,
+              "checkpoint": checkpoint is not None}
     first = core.run(secure_search, kwargs=common, private=private, **session)
     planned = first[0].value.stats
     if planned["plan"]["shards"] == 1:
@@ -90,8 +97,25 @@ def run_search(kwargs: dict, private: dict[int, dict], *, memory_bytes: int | No
                        planned["plan"]["shards"])
     shard_kwargs = {**common, "engine": planned["plan"]["engine"], "memory_bytes": planned["budget"],
                     "shards": 1}
-    done = _run_shards(cut, shard_kwargs, private, session, workers, query_party)
-    return _merged(first, done, planned, time.perf_counter() - started, query_party, workers)
+    book = None if checkpoint is None else _checkpoint_book(checkpoint, common, planned, survey[first[0].pid], cut,
+                                                             private, session, query_party)
+    todo = cut if book is None else [s for s in cut if s.index not in book.skip]
+    done = _run_shards(todo, shard_kwargs, private, session, workers, query_party, book)
+    if book is not None:
+        done = sorted(done + [book.restored(s) for s in cut if s.index in book.skip], key=lambda d: d.shard.index)
+    merged = _merged(first, done, planned, time.perf_counter() - started, query_party, workers)
+    for r in merged:
+        r.value.stats["resumed_shards"] = 0 if book is None else len(book.skip)
+    return merged
+
+
+def _checkpoint_book(root, common, planned, survey, cut, private, session, query_party):
+    """The checkpoint of this run, once every party agreed which finished shards it skips."""
+    from . import checkpoint as checkpoints
+    from .search import PROTOCOL
+
+    parameters = checkpoints.public_parameters(common, planned, survey.records, survey.read_lengths, cut, PROTOCOL)
+    return checkpoints.open_book(root, local_parties(session), private, parameters, query_party, len(cut), session)
 
 
 def run_shard(shard: sharding.Shard, kwargs: dict, private: dict[int, dict], session: dict, query_party: int,
@@ -128,8 +152,9 @@ class _TranscriptRoom:
                 self.kept[r.pid] = kept
 
 
-def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[ShardResult]:
-    """All shards, ``workers`` at a time (worker w: shards w, w + W, ...), with a progress bar over shards."""
+def _run_shards(cut, kwargs, private, session, workers, query_party, book=None) -> list[ShardResult]:
+    """All shards, ``workers`` at a time (worker w: shards w, w + W, ...), with a progress bar over shards;
+    each saved in ``book`` (a :class:`.checkpoint.Book`) as soon as it finished."""
     room = _TranscriptRoom()
     bar = core.progress(total=len(cut), desc="shards", unit="shard")
     quiet = os.environ.get(QUIET_ENV)
@@ -139,10 +164,12 @@ def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[Sha
             done = []
             for shard in cut:
                 done.append(run_shard(shard, kwargs, private, session, query_party))
+                if book is not None:
+                    book.save(done[-1])
                 room.trim(done[-1].results)
                 bar.update(1)
             return done
-        return _in_workers(cut, kwargs, private, session, workers, query_party, bar, room)
+        return _in_workers(cut, kwargs, private, session, workers, query_party, bar, room, book)
     finally:
         bar.close()
         if quiet is None:
@@ -151,7 +178,7 @@ def _run_shards(cut, kwargs, private, session, workers, query_party) -> list[Sha
             os.environ[QUIET_ENV] = quiet
 
 
-def _in_workers(cut, kwargs, private, session, workers, query_party, bar, room) -> list[ShardResult]:
+def _in_workers(cut, kwargs, private, session, workers, query_party, bar, room, book) -> list[ShardResult]:
     finished: queue.Queue = queue.Queue()
     stop = threading.Event()
 
@@ -161,6 +188,8 @@ def _in_workers(cut, kwargs, private, session, workers, query_party, bar, room) 
                 return
             try:
                 result = run_shard(shard, kwargs, private, session, query_party, worker=w)
+                if book is not None:
+                    book.save(result)
                 room.trim(result.results)
                 finished.put(result)
             except BaseException as exc:  # reported by the main thread, which stops the other workers
