@@ -15,7 +15,7 @@ nbclient = pytest.importorskip("nbclient")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 #: smaller settings for the default test run (the reader's defaults stay in each notebook's parameter cell)
-FAST = {"genomics": "TIMING_BATCHES = (5, 10)", "regression": "EPSILONS = (4.0,)"}
+FAST = {"genomics": "TIMING_BATCHES = (5, 10)", "regression": "N_FEATURES = 8\nEPSILONS = (4.0,)"}
 
 
 def with_parameters(nb, lines: str):
