@@ -4,7 +4,8 @@ Protocol (every party runs :func:`learn` on its own rows; sizes and the schema a
 
 1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
    row and, for categorical features, the one-hot category, in one counting field SecInt(L) with L from n
-   (the Gini comparisons below need about 5·log₂ n bits).
+   (the Gini comparisons below need about 5·log₂ n bits) and at least as wide as ``core.key_sectype`` of
+   the sort keys' bit length (step 2: the core sort masks every key with 72 bits).
 2. *Sort once.*  Per numeric feature, one oblivious radix sort of its codes (core: key bits by masked
    opening, 3-bit radix rounds, shuffle-and-open) gives the secret permutation σ_j to value order, the
    sorted values and, by one comparison per adjacent pair, the secret bit 'next value differs'.  The order
@@ -222,7 +223,14 @@ class Learner:
         self.score_bits = 5 * self.weight_bits + 2
         code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
         self.code_bits = code_bits
-        self.secint = mpc.SecInt(max(self.score_bits, code_bits + self.d.bit_length() + 2) + 2)
+        numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
+        # the numeric features' sort keys (feature number g, code): core.sort masks them with
+        # core.sort.MASK_BITS bits, so the counting field is at least core.key_sectype(key_bits) wide
+        self.key_bits = schema.value_bits + max(1, (len(numeric) - 1).bit_length())
+        bits = max(self.score_bits, code_bits + self.d.bit_length() + 2) + 2
+        if numeric and self.n > 1:
+            bits = max(bits, core.key_sectype(self.key_bits).bit_length)
+        self.secint = mpc.SecInt(bits)
         self.ar = Arithmetic(self.secint)
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
@@ -261,7 +269,7 @@ class Learner:
         n, bits = self.n, self.schema.value_bits
         offsets = np.repeat(np.arange(len(numeric), dtype=object) << bits, n)
         keys = mpc.np_concatenate([self.X[:, j] for j in numeric]) + offsets
-        key_bits = bits + max(1, (len(numeric) - 1).bit_length())
+        key_bits = self.key_bits
         dest = await core.sort_destinations(keys, key_bits)
         rows = mpc.np_stack((self.secint.array(np.arange(n * len(numeric), dtype=object)), keys), axis=1)
         placed = await core.apply_inverse_permutation(dest, rows)
