@@ -1,0 +1,152 @@
+"""The fm engine's plan: from the public sizes and a memory budget, the step h, the column chunk of every
+shuffle, the batch of reads and the verification chunk -- with the peak memory per party and the time they
+predict.  :func:`plan` is the contract with the search orchestration (``--engine auto``, ``--memory``).
+
+Memory model (bytes per party, measured on the 3-party runs of ``benchmarks/fm_scale.py``):
+the baseline process, the index kept for the whole run (uint32 key bits, SA, N flags, the opened shuffled
+SA, the packed verification table), plus the largest transient of the phase running: a radix round
+(:data:`BYTES_SORT_ROW` per merged row), a shuffle of a column chunk (:data:`BYTES_SHUFFLED` per value in
+flight), a bit decomposition (:data:`BYTES_DECOMPOSED` per element).  Time model: seconds per unit of
+:func:`cost_features` (:data:`COST_SECONDS`, least squares on the same benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...core.memory import BASELINE_BYTES, MemoryPlan
+from .layout import (DEFAULT_CAP, FIELD_BITS, REPETITIONS, default_step, patterns_of, pointer_bits, steps_of,
+                     verify_key_bits, verify_shift, words_per_window)
+
+FM_BATCH = 10_000  #: reads per backward-search batch by default (the index is reused across batches)
+CHUNKS = (16, 8, 4, 2, 1)  #: columns moved per shuffle, widest first
+MIN_STEP = 4  #: the smallest step h the planner tries
+BYTES_SORT_ROW = 700  #: per merged row during a radix round (destinations, digits, one-hot of the digit)
+BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, shares, messages in flight)
+BYTES_DECOMPOSED = FIELD_BITS * 8 * 10  #: per field element being bit-decomposed (31 bit columns, ~10 copies)
+
+#: seconds per unit of each :func:`cost_features` term at 3 parties, fitted to benchmarks/fm_scale.py
+COST_SECONDS = {"build": 3.1e-7, "row_bits": 7.3e-7, "row_lanes": 7.6e-7, "decomposed": 6e-8, "calls": 0.02}
+
+
+def _steps_to_try(read_lengths, k: int, step: int | None) -> list[int]:
+    if step is not None:
+        return [step]
+    h = default_step(read_lengths, k)
+    out = [h]
+    while h // 2 >= MIN_STEP:
+        h //= 2
+        out.append(h)
+    return out
+
+
+def _batches(read_lengths, batch: int | None) -> list[list[int]]:
+    size = batch or FM_BATCH
+    return [list(read_lengths[i:i + size]) for i in range(0, len(read_lengths), size)]
+
+
+def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None, step: int | None = None,
+                  chunk: int = 8, batch: int | None = None, verify_chunk: int | None = None) -> dict[str, float]:
+    """What the fm engine's time grows with, from the public sizes: the index build (rows x columns
+    gathered), the merges' rows x key bits (radix sorts) and rows x lanes (values scattered), the
+    elements bit-decomposed (verification), and the shuffle calls (round trips)."""
+    cap = DEFAULT_CAP if cap is None else cap
+    h = step or default_step(read_lengths, k)
+    rows = n + 1
+    pb = pointer_bits(rows, h)
+    key_bits = pb + 2 + 2 * h
+    out = {"build": rows * (2 * pb + 1 + 2 * h), "row_bits": 0.0, "row_lanes": 0.0, "decomposed": 0.0,
+           "calls": math.ceil((2 * pb + 1 + 2 * h) / chunk)}
+    for lengths in _batches(read_lengths, batch):
+        patterns = patterns_of(lengths, k, ["+"] * strands)
+        distinct = len({p.length for p in patterns})
+        merged = rows + 2 * len(patterns)
+        final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
+        steps = max(steps_of(p.length, h) for p in patterns)
+        out["row_bits"] += steps * merged * key_bits
+        out["row_lanes"] += merged * (final + (steps - 1) * pb)
+        out["calls"] += steps * (key_bits / 3 + 2 * math.ceil(max(final, pb) / chunk))
+        candidates = cap * len(patterns)
+        if k == 0:
+            out["row_lanes"] += 3 * candidates * (1 + REPETITIONS)  # the shuffle within read strands
+            continue
+        shift = verify_shift(lengths, k)
+        words = words_per_window(max(lengths))
+        verify_rows = rows + shift + candidates
+        out["row_bits"] += verify_rows * (verify_key_bits(n, shift) + 1)
+        out["row_lanes"] += verify_rows * (words + len(set(lengths))) + 3 * candidates * (REPETITIONS * (k + 1) + 1)
+        out["decomposed"] += candidates * (words + 1) * FIELD_BITS
+        chunks = math.ceil(candidates / (verify_chunk or candidates))
+        out["calls"] += chunks * 4 * FIELD_BITS + 2 * math.ceil((words + 1) / chunk)
+    return out
+
+
+def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None,
+                      step: int | None = None, **choices) -> float:
+    """What the fm engine should take (index build included) with the given choices."""
+    features = cost_features(n, read_lengths, k, strands, cap=cap, step=step, **choices)
+    return sum(COST_SECONDS[name] * value for name, value in features.items())
+
+
+def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: int, batch: int | None,
+          verify_chunk: int | None) -> tuple[int, int]:
+    """(peak bytes per party, bytes of one verification candidate in flight) of one choice."""
+    rows = n + 1
+    pb = pointer_bits(rows, h)
+    kept = BASELINE_BYTES + rows * (4 * (pb + 1 + 2 * h) + 8 + 8 + 8 + 1)  # keys, SA, N flags, opened SA, text
+    build = rows * (2 * 8 + 6 * 8 + chunk * BYTES_SHUFFLED)  # code bits, the owner's suffix sorting, a chunk
+    phases = [build]
+    per_candidate = 0
+    for lengths in _batches(read_lengths, batch):
+        patterns = patterns_of(lengths, k, ["+"] * strands)
+        distinct = len({p.length for p in patterns})
+        queries = 2 * len(patterns)
+        merged = rows + queries
+        final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
+        lanes = final + pb
+        during = queries * (pb + 2 + 2 * h + lanes) * 8 + (rows * (1 + distinct) * 8 if k == 0 else 0)
+        phases.append(during + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
+        if k == 0:
+            continue
+        candidates = cap * len(patterns)
+        shift = verify_shift(lengths, k)
+        words, m = words_per_window(max(lengths)), max(lengths)
+        table = (rows + shift) * words * 4
+        held = table + candidates * (verify_key_bits(n, shift) + words + distinct + 2 * (REPETITIONS * (k + 1) + 1)) * 8
+        held += len(lengths) * strands * m * 4 * 8  # the shared one-hot read strands
+        merged = rows + shift + candidates
+        phases.append(during + held + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
+        per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
+        phases.append(during + held + (verify_chunk or candidates) * per_candidate)
+    return kept + max(phases), per_candidate
+
+
+def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, step=None, build="owner",
+         budget: int, batch: int | None = None) -> MemoryPlan:
+    """The plan the fm engine runs for these public sizes within ``budget`` bytes per party.
+
+    Tries steps h (the longest pattern, then halving, unless ``step`` is given) and column chunks, sizes
+    the verification chunk to the memory left, and returns the fastest plan that fits; if none does, the
+    one with the smallest peak (``peak_bytes > budget``: the caller stops before sharing anything).
+    ``details``: ``step``, ``chunk``, ``batch`` (reads per backward-search batch), ``verify_chunk``
+    (candidates compared at once) -- what :func:`~.protocol.fm_engine` runs."""
+    cap = DEFAULT_CAP if cap is None else cap
+    options = []
+    for h in _steps_to_try(read_lengths, k, step):
+        for chunk in CHUNKS:
+            peak, per_candidate = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, None)
+            verify_chunk = None
+            if per_candidate:
+                largest = cap * strands * (k + 1) * len(_batches(read_lengths, batch)[0])
+                fixed, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, 0)
+                verify_chunk = int(min(largest, max(256, (budget - fixed) // per_candidate)))
+                peak, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, verify_chunk)
+            seconds = estimated_seconds(n, read_lengths, k, strands, cap=cap, step=h, chunk=chunk, batch=batch,
+                                        verify_chunk=verify_chunk)
+            details = {"step": h, "chunk": chunk, "batch": batch or FM_BATCH, "verify_chunk": verify_chunk,
+                       "build": build}
+            options.append(MemoryPlan(f"fm h={h} chunk={chunk}", int(peak), seconds, details))
+    fitting = [p for p in options if p.fits(budget)]
+    if fitting:
+        return min(fitting, key=lambda p: (p.seconds, p.peak_bytes))
+    return min(options, key=lambda p: (p.peak_bytes, p.seconds))
