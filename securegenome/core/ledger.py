@@ -39,16 +39,17 @@ class Ledger:
         self.releases.append(release)
 
     def receive(self, what: str, receivers, values) -> None:
-        """Note the values this party received from an opening (flattened to ints/floats)."""
-        self.transcript.append({"what": what, "to": list(receivers), "values": flatten(values)})
+        """Note the values this party received from an opening (flattened; numeric arrays are kept as
+        compact numpy arrays -- a merge opens millions of values -- and become lists in :meth:`views`)."""
+        self.transcript.append({"what": what, "to": list(receivers), "values": compact(values)})
 
     def views(self, what: str | None = None) -> list:
         """The values this party received, opening by opening (only those labelled ``what`` if given)."""
-        return [entry["values"] for entry in self.transcript if what is None or entry["what"] == what]
+        return [as_list(entry["values"]) for entry in self.transcript if what is None or entry["what"] == what]
 
     def write_transcript(self, path) -> None:
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.transcript, f)
+            json.dump([{**entry, "values": as_list(entry["values"])} for entry in self.transcript], f)
             f.write("\n")
 
     def __iter__(self):
@@ -79,6 +80,25 @@ class Ledger:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=1)
             f.write("\n")
+
+
+def compact(values):
+    """An opened value flattened: a 1-D int64/float64 numpy array when it is numeric and fits, else a list."""
+    array = getattr(values, "value", values)
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iuf":
+        return array.reshape(-1).copy()
+    if isinstance(array, np.ndarray) and array.dtype == object and array.size:
+        try:
+            out = array.reshape(-1).astype(np.int64)  # field elements as Python ints
+        except (TypeError, OverflowError, ValueError):
+            return flatten(values)
+        if all(type(v) is int for v in array.flat[:1]) and out.tolist() == array.reshape(-1).tolist():
+            return out
+    return flatten(values)
+
+
+def as_list(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def flatten(values) -> list:

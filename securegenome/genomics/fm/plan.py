@@ -15,7 +15,11 @@ from __future__ import annotations
 import math
 
 from ...core.memory import BASELINE_BYTES, MemoryPlan
-from .layout import (DEFAULT_CAP, FIELD_BITS, REPETITIONS, default_step, patterns_of, pointer_bits, steps_of,
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .layout import (DEFAULT_CAP, FIELD_BITS, REPETITIONS, default_step, pointer_bits, seed_layout, steps_of,
                      verify_key_bits, verify_shift, words_per_window)
 
 FM_BATCH = 10_000  #: reads per backward-search batch by default (the index is reused across batches)
@@ -40,9 +44,38 @@ def _steps_to_try(read_lengths, k: int, step: int | None) -> list[int]:
     return out
 
 
-def _batches(read_lengths, batch: int | None) -> list[list[int]]:
-    size = batch or FM_BATCH
-    return [list(read_lengths[i:i + size]) for i in range(0, len(read_lengths), size)]
+@dataclass(frozen=True)
+class _Batch:
+    """What the plan needs to know of one batch of reads: counts by length, never the patterns themselves."""
+
+    reads: int
+    lengths: tuple[tuple[int, int], ...]  # (read length, reads of that length)
+
+    def patterns(self, k: int, strands: int) -> int:
+        return self.reads * strands * (k + 1)
+
+    def pattern_lengths(self, k: int) -> set[int]:
+        return {length for m, _ in self.lengths for _, length in seed_layout(m, k)}
+
+    def steps(self, k: int, h: int) -> int:
+        return max(steps_of(length, h) for length in self.pattern_lengths(k))
+
+    @property
+    def longest(self) -> int:
+        return max(m for m, _ in self.lengths)
+
+
+def _batches(read_lengths, batch: int | None) -> list[_Batch]:
+    return list(_batches_cached(tuple(read_lengths), batch or FM_BATCH))
+
+
+@lru_cache(maxsize=32)
+def _batches_cached(read_lengths: tuple, size: int) -> tuple[_Batch, ...]:
+    out = []
+    for i in range(0, len(read_lengths), size):
+        part = read_lengths[i:i + size]
+        out.append(_Batch(len(part), tuple(sorted(Counter(part).items()))))
+    return tuple(out)
 
 
 def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None, step: int | None = None,
@@ -57,24 +90,24 @@ def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None
     key_bits = pb + 2 + 2 * h
     out = {"build": rows * (2 * pb + 1 + 2 * h), "row_bits": 0.0, "row_lanes": 0.0, "decomposed": 0.0,
            "calls": math.ceil((2 * pb + 1 + 2 * h) / chunk)}
-    for lengths in _batches(read_lengths, batch):
-        patterns = patterns_of(lengths, k, ["+"] * strands)
-        distinct = len({p.length for p in patterns})
-        merged = rows + 2 * len(patterns)
+    for b in _batches(read_lengths, batch):
+        patterns = b.patterns(k, strands)
+        distinct = len(b.pattern_lengths(k))
+        merged = rows + 2 * patterns
         final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
-        steps = max(steps_of(p.length, h) for p in patterns)
+        steps = b.steps(k, h)
         out["row_bits"] += steps * merged * key_bits
         out["row_lanes"] += merged * (final + (steps - 1) * pb)
         out["calls"] += steps * (key_bits / 3 + 2 * math.ceil(max(final, pb) / chunk))
-        candidates = cap * len(patterns)
+        candidates = cap * patterns
         if k == 0:
             out["row_lanes"] += 3 * candidates * (1 + REPETITIONS)  # the shuffle within read strands
             continue
-        shift = verify_shift(lengths, k)
-        words = words_per_window(max(lengths))
+        shift = verify_shift([m for m, _ in b.lengths], k)
+        words = words_per_window(b.longest)
         verify_rows = rows + shift + candidates
         out["row_bits"] += verify_rows * (verify_key_bits(n, shift) + 1)
-        out["row_lanes"] += verify_rows * (words + len(set(lengths))) + 3 * candidates * (REPETITIONS * (k + 1) + 1)
+        out["row_lanes"] += verify_rows * (words + len(b.lengths)) + 3 * candidates * (REPETITIONS * (k + 1) + 1)
         out["decomposed"] += candidates * (words + 1) * FIELD_BITS
         chunks = math.ceil(candidates / (verify_chunk or candidates))
         out["calls"] += chunks * 4 * FIELD_BITS + 2 * math.ceil((words + 1) / chunk)
@@ -97,10 +130,10 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
     build = rows * (2 * 8 + 6 * 8 + chunk * BYTES_SHUFFLED)  # code bits, the owner's suffix sorting, a chunk
     phases = [build]
     per_candidate = 0
-    for lengths in _batches(read_lengths, batch):
-        patterns = patterns_of(lengths, k, ["+"] * strands)
-        distinct = len({p.length for p in patterns})
-        queries = 2 * len(patterns)
+    for b in _batches(read_lengths, batch):
+        patterns = b.patterns(k, strands)
+        distinct = len(b.pattern_lengths(k))
+        queries = 2 * patterns
         merged = rows + queries
         final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
         lanes = final + pb
@@ -108,12 +141,13 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
         phases.append(during + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
         if k == 0:
             continue
-        candidates = cap * len(patterns)
-        shift = verify_shift(lengths, k)
-        words, m = words_per_window(max(lengths)), max(lengths)
+        candidates = cap * patterns
+        shift = verify_shift([m for m, _ in b.lengths], k)
+        words, m = words_per_window(b.longest), b.longest
         table = (rows + shift) * words * 4
-        held = table + candidates * (verify_key_bits(n, shift) + words + distinct + 2 * (REPETITIONS * (k + 1) + 1)) * 8
-        held += len(lengths) * strands * m * 4 * 8  # the shared one-hot read strands
+        held = table + candidates * (verify_key_bits(n, shift) + words + len(b.lengths)
+                                     + 2 * (REPETITIONS * (k + 1) + 1)) * 8
+        held += b.reads * strands * m * 4 * 8  # the shared one-hot read strands
         merged = rows + shift + candidates
         phases.append(during + held + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
         per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
@@ -137,7 +171,7 @@ def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, ste
             peak, per_candidate = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, None)
             verify_chunk = None
             if per_candidate:
-                largest = cap * strands * (k + 1) * len(_batches(read_lengths, batch)[0])
+                largest = cap * _batches(read_lengths, batch)[0].patterns(k, strands)
                 fixed, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, 0)
                 verify_chunk = int(min(largest, max(256, (budget - fixed) // per_candidate)))
                 peak, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, verify_chunk)
