@@ -24,7 +24,9 @@ from .layout import (DEFAULT_CAP, FIELD_BITS, REPETITIONS, default_step, pointer
 
 FM_BATCH = 10_000  #: reads per backward-search batch by default (the index is reused across batches)
 CHUNKS = (16, 8, 4, 2, 1)  #: columns moved per shuffle, widest first
+BATCHES = (FM_BATCH, 5000, 2500, 1000)  #: reads per batch the planner tries (each batch merges the whole index)
 MIN_STEP = 4  #: the smallest step h the planner tries
+MIN_VERIFY_CHUNK = 1024  #: candidates decomposed at once, at least (each chunk costs ~130 rounds)
 BYTES_SORT_ROW = 700  #: per merged row during a radix round (destinations, digits, one-hot of the digit)
 BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, shares, messages in flight)
 BYTES_DECOMPOSED = FIELD_BITS * 8 * 10  #: per field element being bit-decomposed (31 bit columns, ~10 copies)
@@ -151,35 +153,43 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
         merged = rows + shift + candidates
         phases.append(during + held + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
         per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
-        phases.append(during + held + (verify_chunk or candidates) * per_candidate)
+        phases.append(during + held + (candidates if verify_chunk is None else verify_chunk) * per_candidate)
     return kept + max(phases), per_candidate
+
+
+def _option(n, read_lengths, k, strands, cap, h, batch, chunk, build, budget) -> MemoryPlan:
+    """One candidate plan: its verification chunk sized to the memory left, its peak and seconds."""
+    peak, per_candidate = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, None)
+    verify_chunk = None
+    if per_candidate:
+        largest = cap * _batches(read_lengths, batch)[0].patterns(k, strands)
+        fixed, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, 0)
+        verify_chunk = int(min(largest, max(MIN_VERIFY_CHUNK, (budget - fixed) // per_candidate)))
+        peak, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, verify_chunk)
+    seconds = estimated_seconds(n, read_lengths, k, strands, cap=cap, step=h, chunk=chunk, batch=batch,
+                                verify_chunk=verify_chunk)
+    details = {"step": h, "chunk": chunk, "batch": batch, "verify_chunk": verify_chunk, "build": build}
+    return MemoryPlan(f"fm h={h} chunk={chunk} batch={batch}", int(peak), seconds, details)
 
 
 def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, step=None, build="owner",
          budget: int, batch: int | None = None) -> MemoryPlan:
     """The plan the fm engine runs for these public sizes within ``budget`` bytes per party.
 
-    Tries steps h (the longest pattern, then halving, unless ``step`` is given) and column chunks, sizes
+    Tries steps h (the longest pattern, then halving, unless ``step`` is given), batches of reads (unless
+    ``batch`` is given) and column chunks, sizes
     the verification chunk to the memory left, and returns the fastest plan that fits; if none does, the
     one with the smallest peak (``peak_bytes > budget``: the caller stops before sharing anything).
     ``details``: ``step``, ``chunk``, ``batch`` (reads per backward-search batch), ``verify_chunk``
     (candidates compared at once) -- what :func:`~.protocol.fm_engine` runs."""
     cap = DEFAULT_CAP if cap is None else cap
     options = []
+    batches = [batch] if batch else [size for size in BATCHES if size == FM_BATCH or size < len(read_lengths)]
+    batches = [min(size, len(read_lengths)) for size in batches]
     for h in _steps_to_try(read_lengths, k, step):
-        for chunk in CHUNKS:
-            peak, per_candidate = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, None)
-            verify_chunk = None
-            if per_candidate:
-                largest = cap * _batches(read_lengths, batch)[0].patterns(k, strands)
-                fixed, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, 0)
-                verify_chunk = int(min(largest, max(256, (budget - fixed) // per_candidate)))
-                peak, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, verify_chunk)
-            seconds = estimated_seconds(n, read_lengths, k, strands, cap=cap, step=h, chunk=chunk, batch=batch,
-                                        verify_chunk=verify_chunk)
-            details = {"step": h, "chunk": chunk, "batch": batch or FM_BATCH, "verify_chunk": verify_chunk,
-                       "build": build}
-            options.append(MemoryPlan(f"fm h={h} chunk={chunk}", int(peak), seconds, details))
+        for size in batches:
+            for chunk in CHUNKS:
+                options.append(_option(n, read_lengths, k, strands, cap, h, size, chunk, build, budget))
     fitting = [p for p in options if p.fits(budget)]
     if fitting:
         return min(fitting, key=lambda p: (p.seconds, p.peak_bytes))
