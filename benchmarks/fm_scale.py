@@ -92,7 +92,7 @@ def case(reference: str, reads: str, n: int, count: int, k: int, budget: int, fo
     started = time.perf_counter()
     import fm_scale as importable  # party processes import the protocol by module name, never __main__
 
-    results = core.run(importable.fm_with_budget, parties=3, timeout=4 * 3600,
+    results = core.run(importable.fm_with_budget, parties=3, timeout=4 * 3600, peer_timeout=3600,
                        kwargs={"budget": budget, "k": k, "engine": "fm"},
                        private={0: {"reference_path": reference}, 1: {"reads_path": reads}})
     wall = time.perf_counter() - started
@@ -109,6 +109,28 @@ def case(reference: str, reads: str, n: int, count: int, k: int, budget: int, fo
             **party_stats(results)}
 
 
+def refit(paths: list[str]) -> dict:
+    """COST_SECONDS rescaled to measured runs: one factor for the index build (index seconds against the
+    ``build`` term) and one for the search (search seconds against the other terms), medians of the
+    ratios -- few, long runs do not pin down every term separately."""
+    import json
+    import statistics
+
+    build, search = [], []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for r in json.load(f)["cases"]:
+                d = r["plan"]
+                features = fmsearch.cost_features(r["reference_bp"], [READ_LENGTH] * r["reads"], r["k"], 2,
+                                                  step=d["step"], chunk=d["chunk"], batch=d["batch"],
+                                                  verify_chunk=d["verify_chunk"])
+                model = {name: fmsearch.COST_SECONDS[name] * value for name, value in features.items()}
+                build.append(r["stats"]["index_seconds"] / model["build"])
+                search.append(r["stats"]["search_seconds"] / (sum(model.values()) - model["build"]))
+    b, s = statistics.median(build), statistics.median(search)
+    return {name: float(f"{value * (b if name == 'build' else s):.3g}") for name, value in fmsearch.COST_SECONDS.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000", help="reference sizes in bp (comma-separated)")
@@ -116,7 +138,11 @@ def main():
     parser.add_argument("--ks", default="0,2", help="values of k (comma-separated)")
     parser.add_argument("--memory", type=float, default=1.9, help="budget per party in GiB (default 1.9)")
     parser.add_argument("--name", default=NAME, help="results/<name>.json")
+    parser.add_argument("--refit", nargs="+", metavar="JSON", help="print COST_SECONDS refitted to these results")
     args = parser.parse_args()
+    if args.refit:
+        print(refit(args.refit))
+        return
     if shutil.which("bowtie") is None:
         sys.exit("bowtie is not installed: apt-get install -y bowtie bowtie-examples")
     budget = int(args.memory * GIB)

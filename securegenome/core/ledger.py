@@ -83,9 +83,14 @@ class Ledger:
 
 
 def compact(values):
-    """An opened value flattened: a 1-D int64/float64 numpy array when it is numeric and fits, else a list."""
+    """An opened value flattened: a 1-D numpy array when it is numeric (uint32 when its values fit: a
+    shuffled permutation or small-field elements), else a list."""
     array = getattr(values, "value", values)
-    if isinstance(array, np.ndarray) and array.dtype.kind in "iuf":
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iu":
+        flat = array.reshape(-1)
+        small = flat.size and flat.min() >= 0 and flat.max() < 2**32
+        return flat.astype(np.uint32) if small else flat.copy()
+    if isinstance(array, np.ndarray) and array.dtype.kind == "f":
         return array.reshape(-1).copy()
     if isinstance(array, np.ndarray) and array.dtype == object and array.size:
         try:
@@ -93,7 +98,7 @@ def compact(values):
         except (TypeError, OverflowError, ValueError):
             return flatten(values)
         if all(type(v) is int for v in array.flat[:1]) and out.tolist() == array.reshape(-1).tolist():
-            return out
+            return compact(out)
     return flatten(values)
 
 

@@ -4,7 +4,8 @@ predict.  :func:`plan` is the contract with the search orchestration (``--engine
 
 Memory model (bytes per party, measured on the 3-party runs of ``benchmarks/fm_scale.py``):
 the baseline process, the index kept for the whole run (uint32 key bits, SA, N flags, the opened shuffled
-SA, the packed verification table), plus the largest transient of the phase running: a radix round
+SA, the packed verification table), the ledger's transcript (4 bytes per opened value, every sort round's
+shuffled destinations included), plus the largest transient of the phase running: a radix round
 (:data:`BYTES_SORT_ROW` per merged row), a shuffle of a column chunk (:data:`BYTES_SHUFFLED` per value in
 flight), a bit decomposition (:data:`BYTES_DECOMPOSED` per element).  Time model: seconds per unit of
 :func:`cost_features` (:data:`COST_SECONDS`, least squares on the same benchmark).
@@ -30,6 +31,7 @@ MIN_VERIFY_CHUNK = 1024  #: candidates decomposed at once, at least (each chunk 
 BYTES_SORT_ROW = 700  #: per merged row during a radix round (destinations, digits, one-hot of the digit)
 BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, shares, messages in flight)
 BYTES_DECOMPOSED = FIELD_BITS * 8 * 10  #: per field element being bit-decomposed (31 bit columns, ~10 copies)
+TRANSCRIPT_BYTES = 4  #: per opened value: core's ledger keeps every party's view (its transcript, uint32) for the run
 
 #: seconds per unit of each :func:`cost_features` term at 3 parties, fitted to benchmarks/fm_scale.py
 COST_SECONDS = {"build": 3.1e-7, "row_bits": 7.3e-7, "row_lanes": 7.6e-7, "decomposed": 6e-8, "calls": 0.02}
@@ -132,11 +134,13 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
     build = rows * (2 * 8 + 6 * 8 + chunk * BYTES_SHUFFLED)  # code bits, the owner's suffix sorting, a chunk
     phases = [build]
     per_candidate = 0
+    opened = rows  # values every party keeps in its ledger's transcript: the shuffled SA, every sort round
     for b in _batches(read_lengths, batch):
         patterns = b.patterns(k, strands)
         distinct = len(b.pattern_lengths(k))
         queries = 2 * patterns
         merged = rows + queries
+        opened += b.steps(k, h) * merged * (math.ceil((pb + 3 + 2 * h) / 3) + 1)
         final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
         lanes = final + pb
         during = queries * (pb + 2 + 2 * h + lanes) * 8 + (rows * (1 + distinct) * 8 if k == 0 else 0)
@@ -151,10 +155,11 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
                                      + 2 * (REPETITIONS * (k + 1) + 1)) * 8
         held += b.reads * strands * m * 4 * 8  # the shared one-hot read strands
         merged = rows + shift + candidates
+        opened += merged * (math.ceil((verify_key_bits(n, shift) + 1) / 3) + 1)
         phases.append(during + held + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
         per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
         phases.append(during + held + (candidates if verify_chunk is None else verify_chunk) * per_candidate)
-    return kept + max(phases), per_candidate
+    return kept + TRANSCRIPT_BYTES * opened + max(phases), per_candidate
 
 
 def _option(n, read_lengths, k, strands, cap, h, batch, chunk, build, budget) -> MemoryPlan:
