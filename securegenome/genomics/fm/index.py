@@ -85,7 +85,7 @@ class SecureFMIndex:
 
     ``keys``: the h-step keys (uint32 shares of bits, least significant first); ``sa``: SA[j]; ``nflag``:
     1 at N, by position.  Public: ``records`` (names, lengths), ``step`` h, ``chunk`` (columns moved per
-    shuffle).  Build with :meth:`build` inside a protocol.
+    shuffle), ``digit_bits`` (radix digits of the merges).  Build with :meth:`build` inside a protocol.
     """
 
     records: list
@@ -101,6 +101,7 @@ class SecureFMIndex:
     codes: np.ndarray | None = None  # the owner's own text (None elsewhere), for the verification table
     build_seconds: float = 0.0
     tables: dict = field(default_factory=dict)
+    digit_bits: int = 3  #: radix digit width of every merge on this index (from the memory plan)
 
     @property
     def n(self) -> int:
@@ -145,7 +146,7 @@ class SecureFMIndex:
 
     @classmethod
     async def build(cls, records, record_meta, *, reference_party: int, step: int, build: str = "owner",
-                    chunk: int = 8):
+                    chunk: int = 8, digit_bits: int = 3):
         """Build the index from the owner's ``records`` ((name, codes, quality); None elsewhere).
 
         ``record_meta`` is the public (name, length) list.  ``build="secure"`` computes the suffix array
@@ -171,7 +172,8 @@ class SecureFMIndex:
                                 why="the suffix array after a fresh secret uniform shuffle is uniformly random: "
                                     "scatter ISA to text positions and gather the index rows into SA order")
         index = cls(list(record_meta), step, np.empty((rows, pb + 1 + 2 * step), dtype=np.uint32), sa, nflag,
-                    keyring, chunk, reference_party, pi, q, codes.astype(np.uint8) if owner else None)
+                    keyring, chunk, reference_party, pi, q, codes.astype(np.uint8) if owner else None,
+                    digit_bits=digit_bits)
         x = np.arange(rows, dtype=np.int64)
         full = x + step <= n
         for lo in range(0, pb, chunk):  # psi: the bits of ISA[x + h] (a scatter of row bits), or n - x

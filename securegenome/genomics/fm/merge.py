@@ -57,15 +57,16 @@ class Columns:
         return Columns(self.rows, self.width + other.width, make)
 
 
-async def destinations(keys: Columns, keyring: KeyRing, desc: str | None = None) -> np.ndarray:
+async def destinations(keys: Columns, keyring: KeyRing, desc: str | None = None,
+                       digit_bits: int = DIGIT_BITS) -> np.ndarray:
     """Raw shares of the stable sort destinations of the rows of a secret bit matrix (least significant
     bit first): core's radix rounds with each digit's columns made only when its round comes."""
-    n = keys.rows
-    dest = await digit_destinations(keys(0, min(DIGIT_BITS, keys.width)), keyring)
-    starts = range(DIGIT_BITS, keys.width, DIGIT_BITS)
+    n, d = keys.rows, digit_bits
+    dest = await digit_destinations(keys(0, min(d, keys.width)), keyring)
+    starts = range(d, keys.width, d)
     for lo in (starts if desc is None else core.progress(starts, total=len(starts), desc=desc, unit="digit")):
         pi = SecretShuffle(n, keyring)
-        dest_shuffled, digit = await pi.apply_raw([dest, keys(lo, min(lo + DIGIT_BITS, keys.width))],
+        dest_shuffled, digit = await pi.apply_raw([dest, keys(lo, min(lo + d, keys.width))],
                                                   [FIELD, FIELD])
         q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
                                 why="sort destinations after a fresh secret uniform shuffle are a uniformly "
@@ -76,12 +77,14 @@ async def destinations(keys: Columns, keyring: KeyRing, desc: str | None = None)
 
 
 async def merge_lanes(table_keys: Columns, query_keys: np.ndarray, lanes: Columns, end: np.ndarray,
-                      keyring: KeyRing, why: str, *, chunk: int, desc: str | None = None) -> np.ndarray:
+                      keyring: KeyRing, why: str, *, chunk: int, desc: str | None = None,
+                      digit_bits: int = DIGIT_BITS) -> np.ndarray:
     """For every query: the lanes of the first table row whose key is not below the query's key.
 
     ``table_keys`` (rows x bits) and ``query_keys`` (queries x bits) are shares of bits, least significant
     first; the table rows must already be in key order.  Ties: the query comes first.  ``lanes`` (rows x c)
-    are values per table row; a query after every row gets ``end``.  Lanes move ``chunk`` columns at a time.
+    are values per table row; a query after every row gets ``end``.  Lanes move ``chunk`` columns at a time;
+    the sort's digits have ``digit_bits`` bits (2: less memory per row, a few more rounds).
     """
     rows, queries = table_keys.rows, query_keys.shape[0]
 
@@ -96,7 +99,8 @@ async def merge_lanes(table_keys: Columns, query_keys: np.ndarray, lanes: Column
             out[:rows, first:], out[rows:, first:] = table_keys(a, b), query_keys[:, a:b]
         return out
 
-    dest = await destinations(Columns(rows + queries, table_keys.width + 1, key_columns), keyring, desc)
+    dest = await destinations(Columns(rows + queries, table_keys.width + 1, key_columns), keyring, desc,
+                              digit_bits)
     pi = SecretShuffle(rows + queries, keyring)
     [dest_shuffled] = await pi.apply_raw([dest], [FIELD])
     q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled), why=why)

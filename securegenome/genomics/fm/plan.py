@@ -28,9 +28,12 @@ CHUNKS = (16, 8, 4, 2, 1)  #: columns moved per shuffle, widest first
 BATCHES = (FM_BATCH, 5000, 2500, 1000)  #: reads per batch the planner tries (each batch merges the whole index)
 MIN_STEP = 4  #: the smallest step h the planner tries
 MIN_VERIFY_CHUNK = 1024  #: candidates decomposed at once, at least (each chunk costs ~130 rounds)
-BYTES_SORT_ROW = 700  #: per merged row during a radix round (destinations, digits, one-hot of the digit)
+#: per merged row during a radix round (destinations, digits, one-hot of the digit), by digit width:
+#: 533 and 341 bytes measured with 1 party at 10^6 rows, 3 parties add the re-sharing messages
+BYTES_SORT_ROW = {3: 700, 2: 450}
+DIGIT_SECONDS = {3: 1.0, 2: 1.15}  #: relative seconds per key bit of a radix sort by digit width (docs/core.md)
 BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, shares, messages in flight)
-BYTES_DECOMPOSED = FIELD_BITS * 8 * 10  #: per field element being bit-decomposed (31 bit columns, ~10 copies)
+BYTES_DECOMPOSED = FIELD_BITS * 8 * 5  #: per field element being bit-decomposed (31 bit columns, ~5 copies)
 TRANSCRIPT_BYTES = 4  #: per opened value: core's ledger keeps every party's view (its transcript, uint32) for the run
 
 #: seconds per unit of each :func:`cost_features` term at 3 parties, fitted to benchmarks/fm_scale.py
@@ -83,7 +86,8 @@ def _batches_cached(read_lengths: tuple, size: int) -> tuple[_Batch, ...]:
 
 
 def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None = None, step: int | None = None,
-                  chunk: int = 8, batch: int | None = None, verify_chunk: int | None = None) -> dict[str, float]:
+                  chunk: int = 8, batch: int | None = None, verify_chunk: int | None = None,
+                  digit_bits: int = 3) -> dict[str, float]:
     """What the fm engine's time grows with, from the public sizes: the index build (rows x columns
     gathered), the merges' rows x key bits (radix sorts) and rows x lanes (values scattered), the
     elements bit-decomposed (verification), and the shuffle calls (round trips)."""
@@ -100,9 +104,9 @@ def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None
         merged = rows + 2 * patterns
         final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
         steps = b.steps(k, h)
-        out["row_bits"] += steps * merged * key_bits
+        out["row_bits"] += steps * merged * key_bits * DIGIT_SECONDS[digit_bits]
         out["row_lanes"] += merged * (final + (steps - 1) * pb)
-        out["calls"] += steps * (key_bits / 3 + 2 * math.ceil(max(final, pb) / chunk))
+        out["calls"] += steps * (key_bits / digit_bits + 2 * math.ceil(max(final, pb) / chunk))
         candidates = cap * patterns
         if k == 0:
             out["row_lanes"] += 3 * candidates * (1 + REPETITIONS)  # the shuffle within read strands
@@ -110,7 +114,7 @@ def cost_features(n: int, read_lengths, k: int, strands: int, *, cap: int | None
         shift = verify_shift([m for m, _ in b.lengths], k)
         words = words_per_window(b.longest)
         verify_rows = rows + shift + candidates
-        out["row_bits"] += verify_rows * (verify_key_bits(n, shift) + 1)
+        out["row_bits"] += verify_rows * (verify_key_bits(n, shift) + 1) * DIGIT_SECONDS[digit_bits]
         out["row_lanes"] += verify_rows * (words + len(b.lengths)) + 3 * candidates * (REPETITIONS * (k + 1) + 1)
         out["decomposed"] += candidates * (words + 1) * FIELD_BITS
         chunks = math.ceil(candidates / (verify_chunk or candidates))
@@ -126,7 +130,7 @@ def estimated_seconds(n: int, read_lengths, k: int, strands: int, *, cap: int | 
 
 
 def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: int, batch: int | None,
-          verify_chunk: int | None) -> tuple[int, int]:
+          verify_chunk: int | None, digit_bits: int = 3) -> tuple[int, int]:
     """(peak bytes per party, bytes of one verification candidate in flight) of one choice."""
     rows = n + 1
     pb = pointer_bits(rows, h)
@@ -140,11 +144,11 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
         distinct = len(b.pattern_lengths(k))
         queries = 2 * patterns
         merged = rows + queries
-        opened += b.steps(k, h) * merged * (math.ceil((pb + 3 + 2 * h) / 3) + 1)
+        opened += b.steps(k, h) * merged * (math.ceil((pb + 3 + 2 * h) / digit_bits) + 1)
         final = 1 + cap * (1 + distinct) if k == 0 else 1 + cap
         lanes = final + pb
         during = queries * (pb + 2 + 2 * h + lanes) * 8 + (rows * (1 + distinct) * 8 if k == 0 else 0)
-        phases.append(during + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
+        phases.append(during + max(merged * BYTES_SORT_ROW[digit_bits], merged * (8 + chunk * BYTES_SHUFFLED)))
         if k == 0:
             continue
         candidates = cap * patterns
@@ -155,26 +159,28 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
                                      + 2 * (REPETITIONS * (k + 1) + 1)) * 8
         held += b.reads * strands * m * 4 * 8  # the shared one-hot read strands
         merged = rows + shift + candidates
-        opened += merged * (math.ceil((verify_key_bits(n, shift) + 1) / 3) + 1)
-        phases.append(during + held + max(merged * BYTES_SORT_ROW, merged * (8 + chunk * BYTES_SHUFFLED)))
-        per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
+        opened += merged * (math.ceil((verify_key_bits(n, shift) + 1) / digit_bits) + 1)
+        phases.append(during + held + max(merged * BYTES_SORT_ROW[digit_bits], merged * (8 + chunk * BYTES_SHUFFLED)))
+        per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 4)  # + one-hot, indicators
         phases.append(during + held + (candidates if verify_chunk is None else verify_chunk) * per_candidate)
     return kept + TRANSCRIPT_BYTES * opened + max(phases), per_candidate
 
 
-def _option(n, read_lengths, k, strands, cap, h, batch, chunk, build, budget) -> MemoryPlan:
+def _option(n, read_lengths, k, strands, cap, h, batch, chunk, digit_bits, build, budget) -> MemoryPlan:
     """One candidate plan: its verification chunk sized to the memory left, its peak and seconds."""
-    peak, per_candidate = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, None)
+    shape = (n, read_lengths, k, strands, cap, h, chunk, batch)
+    peak, per_candidate = _peak(*shape, None, digit_bits)
     verify_chunk = None
     if per_candidate:
         largest = cap * _batches(read_lengths, batch)[0].patterns(k, strands)
-        fixed, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, 0)
+        fixed, _ = _peak(*shape, 0, digit_bits)
         verify_chunk = int(min(largest, max(MIN_VERIFY_CHUNK, (budget - fixed) // per_candidate)))
-        peak, _ = _peak(n, read_lengths, k, strands, cap, h, chunk, batch, verify_chunk)
+        peak, _ = _peak(*shape, verify_chunk, digit_bits)
     seconds = estimated_seconds(n, read_lengths, k, strands, cap=cap, step=h, chunk=chunk, batch=batch,
-                                verify_chunk=verify_chunk)
-    details = {"step": h, "chunk": chunk, "batch": batch, "verify_chunk": verify_chunk, "build": build}
-    return MemoryPlan(f"fm h={h} chunk={chunk} batch={batch}", int(peak), seconds, details)
+                                verify_chunk=verify_chunk, digit_bits=digit_bits)
+    details = {"step": h, "chunk": chunk, "batch": batch, "verify_chunk": verify_chunk, "digit_bits": digit_bits,
+               "build": build}
+    return MemoryPlan(f"fm h={h} chunk={chunk} batch={batch} digits={digit_bits}", int(peak), seconds, details)
 
 
 def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, step=None, build="owner",
@@ -182,10 +188,10 @@ def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, ste
     """The plan the fm engine runs for these public sizes within ``budget`` bytes per party.
 
     Tries steps h (the longest pattern, then halving, unless ``step`` is given), batches of reads (unless
-    ``batch`` is given) and column chunks, sizes
+    ``batch`` is given), column chunks and radix digit widths (3 or 2 bits), sizes
     the verification chunk to the memory left, and returns the fastest plan that fits; if none does, the
     one with the smallest peak (``peak_bytes > budget``: the caller stops before sharing anything).
-    ``details``: ``step``, ``chunk``, ``batch`` (reads per backward-search batch), ``verify_chunk``
+    ``details``: ``step``, ``chunk``, ``batch`` (reads per backward-search batch), ``digit_bits``, ``verify_chunk``
     (candidates compared at once) -- what :func:`~.protocol.fm_engine` runs."""
     cap = DEFAULT_CAP if cap is None else cap
     options = []
@@ -194,7 +200,9 @@ def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, ste
     for h in _steps_to_try(read_lengths, k, step):
         for size in batches:
             for chunk in CHUNKS:
-                options.append(_option(n, read_lengths, k, strands, cap, h, size, chunk, build, budget))
+                for digit_bits in BYTES_SORT_ROW:
+                    options.append(_option(n, read_lengths, k, strands, cap, h, size, chunk, digit_bits, build,
+                                           budget))
     fitting = [p for p in options if p.fits(budget)]
     if fitting:
         return min(fitting, key=lambda p: (p.seconds, p.peak_bytes))

@@ -86,6 +86,7 @@ async def backward_search(index: SecureFMIndex, patterns: list[Pattern], pattern
             lanes = row_bits if lanes is None else lanes.concat(row_bits)
             ends.append(end_bits)
         out = await merge_lanes(table, queries, lanes, np.concatenate(ends), keyring, chunk=index.chunk,
+                                digit_bits=index.digit_bits,
                                 why="backward-search step: rows and interval bounds sorted together; the "
                                     "sort destinations after a fresh secret shuffle are a uniform permutation",
                                 desc="fm merge")
@@ -329,7 +330,7 @@ async def _verify(index, patterns, starts, shift: int, strands, group, read_reco
                                                    "uniform masks are uniform"))[:, :kb]
     lanes, end = _verify_lanes(index, table, lengths, shift)
     window = await merge_lanes(Columns.public_bits(np.arange(n + 1 + shift), kb), keys, lanes, end, keyring,
-                               chunk=index.chunk, why="candidate windows: verification rows and candidates "
+                               chunk=index.chunk, digit_bits=index.digit_bits, why="candidate windows: verification rows and candidates "
                                                       "sorted together; the sort destinations after a fresh "
                                                       "secret shuffle are a uniform permutation")
     del keys
@@ -394,7 +395,8 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
     plan_details = chosen.details
     check_field_bounds(n, read_lengths, k, len(strands), cap, plan_details["batch"])
     index = await SecureFMIndex.build(records, record_meta, reference_party=reference_party,
-                                      step=plan_details["step"], build=build, chunk=plan_details["chunk"])
+                                      step=plan_details["step"], build=build, chunk=plan_details["chunk"],
+                                      digit_bits=plan_details["digit_bits"])
     started = time.perf_counter()
     size = plan_details["batch"]
     hits, overflow = ([], set()) if mpc.pid == query_party else (None, None)
