@@ -72,8 +72,18 @@ class _Batch:
         return max(m for m, _ in self.lengths)
 
 
+class _Reads(tuple):
+    """Read lengths with their hash computed once (the plan looks their batches up hundreds of times)."""
+
+    def __hash__(self):
+        if "_hash" not in self.__dict__:
+            self.__dict__["_hash"] = tuple.__hash__(self)
+        return self.__dict__["_hash"]
+
+
 def _batches(read_lengths, batch: int | None) -> list[_Batch]:
-    return list(_batches_cached(tuple(read_lengths), batch or FM_BATCH))
+    reads = read_lengths if isinstance(read_lengths, _Reads) else _Reads(read_lengths)
+    return list(_batches_cached(reads, batch or FM_BATCH))
 
 
 @lru_cache(maxsize=32)
@@ -194,6 +204,7 @@ def plan(n: int, read_lengths: list[int], k: int, strands: int, *, cap=None, ste
     ``details``: ``step``, ``chunk``, ``batch`` (reads per backward-search batch), ``digit_bits``, ``verify_chunk``
     (candidates compared at once) -- what :func:`~.protocol.fm_engine` runs."""
     cap = DEFAULT_CAP if cap is None else cap
+    read_lengths = _Reads(read_lengths)
     options = []
     batches = [batch] if batch else [size for size in BATCHES if size == FM_BATCH or size < len(read_lengths)]
     batches = [min(size, len(read_lengths)) for size in batches]
