@@ -128,7 +128,8 @@ def refit(paths: list[str]) -> dict:
                 build.append(r["stats"]["index_seconds"] / model["build"])
                 search.append(r["stats"]["search_seconds"] / (sum(model.values()) - model["build"]))
     b, s = statistics.median(build), statistics.median(search)
-    return {name: float(f"{value * (b if name == 'build' else s):.3g}") for name, value in fmsearch.COST_SECONDS.items()}
+    return {name: float(f"{value * (b if name == 'build' else s):.3g}")
+            for name, value in fmsearch.COST_SECONDS.items()}
 
 
 def main():

@@ -24,7 +24,7 @@ from ...core import raw_shares, secure_array
 from ...errors import InputError
 from ..alphabet import N_CODE
 from ..oracle import suffix_array
-from .layout import BASES_PER_WORD, BUILDS, pointer_bits, position_bits, words_per_window
+from .layout import BASES_PER_WORD, BUILDS, pointer_bits, position_bits
 
 P = FIELD.modulus
 

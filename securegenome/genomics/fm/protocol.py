@@ -248,7 +248,7 @@ async def _seed_and_verify(index, patterns, codes, usable, shared_usable, cap, q
                            verify_chunk: int):
     """k > 0: exact search of the k + 1 seeds of every read strand, then the Hamming test of the windows
     at the first ``cap`` rows from every seed's interval start."""
-    keyring, count, n = index.keyring, len(patterns), index.n
+    keyring, n = index.keyring, index.n
     shift = verify_shift([p.read_length for p in patterns], k)
     beyond = n + 1 + shift  # past the last row: a candidate key after every verification row (no hit)
     lanes, end = _following_rows(index.sa[:, None], np.array([beyond]), cap)
@@ -282,7 +282,8 @@ async def _share_read_strands(read_records, strands, m: int, query_party: int, k
     return await input_raw(values, (len(strands), m, 4), FIELD, query_party, keyring)
 
 
-def _verify_lanes(index: SecureFMIndex, table: np.ndarray, lengths: list[int], shift: int) -> tuple[Columns, np.ndarray]:
+def _verify_lanes(index: SecureFMIndex, table: np.ndarray, lengths: list[int],
+                  shift: int) -> tuple[Columns, np.ndarray]:
     """Lanes of verification row x = -shift..n: its packed window words, then per read length whether
     the window leaves its record (or the text)."""
     n, words = index.n, table.shape[1]
@@ -330,9 +331,9 @@ async def _verify(index, patterns, starts, shift: int, strands, group, read_reco
                                                    "uniform masks are uniform"))[:, :kb]
     lanes, end = _verify_lanes(index, table, lengths, shift)
     window = await merge_lanes(Columns.public_bits(np.arange(n + 1 + shift), kb), keys, lanes, end, keyring,
-                               chunk=index.chunk, digit_bits=index.digit_bits, why="candidate windows: verification rows and candidates "
-                                                      "sorted together; the sort destinations after a fresh "
-                                                      "secret shuffle are a uniform permutation")
+                               chunk=index.chunk, digit_bits=index.digit_bits,
+                               why="candidate windows: verification rows and candidates sorted together; the sort "
+                                   "destinations after a fresh secret shuffle are a uniform permutation")
     del keys
     reads = await _share_read_strands(read_records, strands, m_max, query_party, keyring)
     owner = np.repeat(np.arange(len(patterns)), cap)
