@@ -380,14 +380,15 @@ async def fm_engine(records, read_records, record_meta, read_lengths, *, k: int,
     """Build the index once, search the reads batch by batch; the querier's hits and overflowing reads.
 
     Runs exactly the plan :func:`.plan.plan` gives for the public sizes and ``budget`` (bytes per party,
-    the same on every party; None: the parties agree on their default budgets first); stops with
+    the same on every party; None: the parties agree on the smallest of their hosts' safe shares, each
+    divided by the number of parties as if all ran on one host); stops with
     :class:`~securegenome.core.memory.MemoryPlanError` before sharing anything if it does not fit."""
     check_parameters(cap, step)
     n = int(sum(length for _, length in record_meta))
-    if budget is None:
-        from ...core.memory import agree_budget
+    if budget is None:  # conservative until the caller passes the agreed --memory: all parties on one host
+        from ...core.memory import agree_budget, default_budget
 
-        budget = await agree_budget(None)
+        budget = await agree_budget(default_budget(len(mpc.parties)))
     chosen = plan(n, list(read_lengths), k, len(strands), cap=cap, step=step, build=build, budget=budget,
                   batch=batch_size)
     if not chosen.fits(budget):
