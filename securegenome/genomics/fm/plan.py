@@ -171,7 +171,8 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
         merged = rows + shift + candidates
         opened += merged * (math.ceil((verify_key_bits(n, shift) + 1) / digit_bits) + 1)
         phases.append(during + held + max(merged * BYTES_SORT_ROW[digit_bits], merged * (8 + chunk * BYTES_SHUFFLED)))
-        per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 4)  # + one-hot, indicators
+        # + one-hot, indicators: 16.5 kB per 100 bp candidate with 1 party, ~23 kB with 3 (fm_scale, 200 kbp)
+        per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
         phases.append(during + held + (candidates if verify_chunk is None else verify_chunk) * per_candidate)
     return kept + TRANSCRIPT_BYTES * opened + max(phases), per_candidate
 
