@@ -150,7 +150,9 @@ def test_secure_build_one_party(run1):
 def test_three_processes_both_builds_and_ledger(run3):
     rng = np.random.default_rng(5)
     reference = [rng.integers(0, 4, 300).astype(np.uint8), np.tile(u8([0, 1]), 20)]
-    reads = simulate(reference, 3, 16, rng, max_errors=2, n_rate=0.03) + [np.tile(u8([0, 1]), 5)]
+    reference[0][150:158] = 4  # an N run: windows over it mismatch there (k > 0) or are spoiled (k = 0)
+    reads = simulate(reference, 3, 16, rng, max_errors=2, n_rate=0.03) + [np.tile(u8([0, 1]), 5),
+                                                                          reference[0][140:156].copy()]
     cap = 4
     for k, build in ((0, "secure"), (2, "owner")):
         results = run3(search.secure_search, kwargs={"k": k, "engine": "fm", "cap": cap, "fm_build": build,
@@ -169,8 +171,10 @@ def check_ledger(results, k, reads, cap):
     releases = list(results[0].ledger)
     assert {r.what for r in releases} <= allowed
     for r in releases:
-        if r.what.startswith("fm."):
-            assert r.receivers == (1,)
+        if r.what == "fm.decompose_masked":
+            assert r.receivers == (1,)  # party t (t = 1): uniformly masked values
+        elif r.what.startswith("fm."):
+            assert r.receivers == (1,)  # the querier
         else:
             assert r.receivers == (0, 1, 2)  # shuffled destinations: uniform permutations, to all
     patterns = 2 * len(reads) * (k + 1)
@@ -254,3 +258,189 @@ def test_index_api_serves_several_batches(run1):
     for got, batch in zip(result.value, (first, second)):
         hits, overflow = fmsearch.fm_search_plain(reference, batch, 1, cap=4)
         assert got.hits == sorted(hits) and sorted(got.overflow) == overflow
+
+
+# ------------------------------------------------------------------------- new verification vs the twin
+
+@pytest.mark.parametrize("case", ["n_runs", "multi_record", "repeats", "homopolymer", "length1", "long_reads"])
+def test_verification_equals_twin_on_adversarial_data(run1, case):
+    """Small caps, so that overflows and rows past the interval are exercised; the twin is exact."""
+    rng = np.random.default_rng(3)
+    a = np.zeros(40, dtype=np.uint8)
+    n_run = rng.integers(0, 4, 60).astype(np.uint8)
+    n_run[20:32] = 4
+    reference, reads, k = {
+        "n_runs": ([n_run], [n_run[14:26].copy(), n_run[30:42].copy(), n_run[40:52].copy()], 2),
+        "multi_record": ([a[:9] + 1, rng.integers(0, 4, 25).astype(np.uint8), a[:9] + 1],
+                         [a[:8] + 1, a[:12] + 1], 1),
+        "repeats": ([np.tile(u8([0, 1, 2, 3, 3]), 12)], [u8([0, 1, 2, 3, 3, 0, 1, 0]), u8([3, 3, 0, 1, 2])], 2),
+        "homopolymer": ([a, a[:7] + 2], [a[:9], u8([0, 0, 0, 2, 0, 0, 0])], 2),
+        "length1": ([u8([0, 1, 2, 3, 4, 0])], [u8([v]) for v in range(5)], 0),
+        "long_reads": ([rng.integers(0, 4, 90).astype(np.uint8)], [], 2),
+    }[case]
+    if case == "long_reads":  # windows of several packed words, with substitutions and an N
+        reads = [reference[0][3:38].copy(), reference[0][50:73].copy()]
+        reads[0][[4, 30]] = (reads[0][[4, 30]] + 1) % 4
+        reads[1][11] = 4
+    for cap in (1, 3):
+        [result] = run1(search.secure_search, kwargs={"k": k, "engine": "fm", "cap": cap},
+                        private={0: {"reference": reference, "reads": reads}})
+        twin, overflow = fmsearch.fm_search_plain(reference, reads, k, cap=cap)
+        assert result.value.hits == twin and result.value.overflow == overflow
+
+
+def test_bit_decomposition(run1):
+    from securegenome.genomics.fm import shares
+
+    values = np.array([0, 1, 2, 5, 2**30 - 1, 2**30, shares.P - 1, shares.P - 2, 123456789], dtype=np.int64)
+
+    async def protocol():
+        bits = await shares.decompose(values, search.core.KeyRing(), why="test")
+        return bits @ (1 << np.arange(31, dtype=np.int64)), set(np.unique(bits).tolist())
+
+    [result] = run1(protocol)
+    numbers, seen = result.value
+    assert numbers.tolist() == values.tolist() and seen <= {0, 1}
+
+
+def test_shuffle_within_groups_keeps_groups(run1):
+    from securegenome.genomics.fm.merge import shuffle_within_groups
+
+    groups = np.repeat(np.arange(4), [3, 1, 5, 2])
+    values = np.stack([np.arange(len(groups)), 100 + groups], axis=1)
+
+    async def protocol():
+        return await shuffle_within_groups(values, groups, search.core.KeyRing())
+
+    [result] = run1(protocol)
+    out = result.value
+    assert (out[:, 1] == 100 + groups).all()  # every row stays in its group's slots
+    for g in range(4):
+        assert sorted(out[groups == g, 0]) == list(np.flatnonzero(groups == g))
+
+
+# ------------------------------------------------------------- issue 15.1: openings in data-independent order
+
+SAME_HITS = ["ACGTCGGGGGACGTATTTTT", "ACGTAGGGGGACGTCTTTTT"]  # ACGT at {0, 10} in both, in opposite SA order
+RUNS = 16  # an order that never changes in 16 runs has probability 2^-15 under a uniform shuffle
+
+
+def _views(reference: str, read: str, k: int, runs: int = RUNS):
+    """The querier's views of the fm openings over ``runs`` independent 1-party runs."""
+    out = []
+    for _ in range(runs):
+        [result] = search.core.run(search.secure_search, parties=1,
+                                   kwargs={"k": k, "engine": "fm", "cap": 4, "strand": "forward"},
+                                   private={0: {"reference": [reference], "reads": [read]}})
+        out.append(result.ledger)
+    return out
+
+
+def test_k0_locations_do_not_reveal_the_suffix_array_order():
+    """Same hit set, opposite suffix-array order: the querier's views of fm.locations have the same
+    distribution -- the same multiset of values every run (deterministic), in an order that varies."""
+    multisets = {}
+    for reference in SAME_HITS:
+        views = [tuple(ledger.views("fm.locations")[0]) for ledger in _views(reference, "ACGT", 0)]
+        assert len({tuple(sorted(v)) for v in views}) == 1
+        multisets[reference] = sorted(views[0])
+        assert len(set(views)) > 1, f"{reference}: fm.locations opened in one fixed (suffix-array) order"
+        slots = np.array(views[0]).reshape(4, -1)  # cap slots x (position + 1, masks): two hits, two unselected
+        assert sorted(map(tuple, slots.tolist())) == [(0, 0, 0), (0, 0, 0), (1, 0, 0), (11, 0, 0)]
+    assert multisets[SAME_HITS[0]] == multisets[SAME_HITS[1]]
+
+
+def test_k1_verification_does_not_reveal_the_suffix_array_order():
+    """k > 0: the hits among the opened candidate starts (values below n; the others are uniform in
+    [0, p)) are the same every run and for both references, in an order that varies."""
+    per_reference = {}
+    for reference in SAME_HITS:
+        orders, hits = set(), None
+        for ledger in _views(reference, "ACGT", 1):
+            [positions] = ledger.views("fm.verify_positions")
+            found = [int(p) for p in positions if p < len(reference)]  # a non-hit is below n w.p. n / p
+            assert hits is None or sorted(found) == hits  # deterministic: the hits and how often they appear
+            hits = sorted(found)
+            orders.add(tuple(dict.fromkeys(found)))  # the order in which the hits first appear
+        per_reference[reference] = hits
+        assert orders == {(0, 10), (10, 0)}, f"{reference}: hits always opened in the order {orders}"
+    assert per_reference[SAME_HITS[0]] == per_reference[SAME_HITS[1]] and per_reference[SAME_HITS[0]]
+
+
+# ------------------------------------------------------------------------------- memory plan and bounds
+
+def test_plan_fits_the_budget_or_says_it_does_not():
+    GIB = 1 << 30
+    for n, reads, k in ((10**6, 1000, 2), (10**6, 10000, 0), (5 * 10**6, 10000, 2)):
+        roomy = fmsearch.plan(n, [100] * reads, k, 2, budget=64 * GIB)
+        smallest = fmsearch.plan(n, [100] * reads, k, 2, budget=1)
+        between = (roomy.peak_bytes + smallest.peak_bytes) // 2
+        tight = fmsearch.plan(n, [100] * reads, k, 2, budget=between)
+        assert roomy.fits(64 * GIB) and tight.fits(between) and smallest.peak_bytes < roomy.peak_bytes
+        assert tight.seconds >= roomy.seconds  # less memory, never faster
+    nothing = fmsearch.plan(10**6, [100] * 1000, 2, 2, budget=1)
+    roomy = fmsearch.plan(10**6, [100] * 1000, 2, 2, budget=64 << 30)
+    assert not nothing.fits(1) and nothing.peak_bytes < roomy.peak_bytes
+
+
+async def _engine(reference, reads, k, budget):
+    """fm_engine directly (1 party): both roles' inputs, public sizes, a given budget."""
+    records = [(f"r{i}", r, None) for i, r in enumerate(reference)]
+    read_records = [(f"q{i}", r, None) for i, r in enumerate(reads)]
+    return await fmsearch.fm_engine(records, read_records, [(name, len(c)) for name, c, _ in records],
+                                    [len(r) for r in reads], k=k, strands=("+", "-"), cap=4, step=None,
+                                    build="owner", batch_size=None, reference_party=0, query_party=0,
+                                    budget=budget)
+
+
+def test_tiny_budget_runs_in_more_chunks_with_the_same_answer(run1):
+    rng = np.random.default_rng(4)
+    reference = [lambda_codes()[:3000]]
+    reads = simulate(reference, 12, 40, rng, max_errors=2)
+    roomy = fmsearch.plan(3000, [40] * 12, 2, 2, cap=4, budget=8 << 30)
+    smallest = fmsearch.plan(3000, [40] * 12, 2, 2, cap=4, budget=1)  # the smallest plan (it does not fit 1 byte)
+    assert not smallest.fits(1) and smallest.peak_bytes < roomy.peak_bytes
+    outcomes = {}
+    for name, budget in (("roomy", 8 << 30), ("tight", smallest.peak_bytes)):
+        [result] = run1(_engine, kwargs={"reference": reference, "reads": reads, "k": 2, "budget": budget})
+        outcomes[name] = result.value
+    tight = outcomes["tight"].stats["memory_plan"]
+    assert (tight["chunk"], tight["step"]) == (smallest.details["chunk"], smallest.details["step"])
+    assert tight["chunk"] < outcomes["roomy"].stats["memory_plan"]["chunk"]  # more, narrower shuffles
+    assert outcomes["tight"].hits == outcomes["roomy"].hits
+    twin, _ = fmsearch.fm_search_plain(reference, reads, 2, cap=4)
+    assert outcomes["tight"].hits == twin
+
+
+def test_a_plan_that_does_not_fit_stops_before_sharing():
+    from securegenome.core.memory import MemoryPlanError
+
+    async def protocol():
+        return await fmsearch.fm_engine(None, None, [("r", 4000)], [50] * 4, k=1, strands=("+",), cap=4, step=None,
+                                        build="owner", batch_size=None, reference_party=0, query_party=0, budget=1)
+
+    with pytest.raises(MemoryPlanError, match="GiB per party"):
+        search.core.run(protocol, parties=1)
+
+
+def test_field_bounds_are_checked_from_the_public_sizes():
+    with pytest.raises(InputError, match="cannot sort"):
+        fmsearch.check_field_bounds(2**31 - 10, [100] * 10, 0, 2, 8, 10)
+    with pytest.raises(InputError, match="positions must stay below 2\\^30"):
+        fmsearch.check_field_bounds(2**30 + 5, [100] * 10, 2, 2, 8, 10)
+    fmsearch.check_field_bounds(5 * 10**6, [100] * 10000, 2, 2, 8, 10000)  # bacterial scale: fine
+
+
+@pytest.mark.slow
+def test_predicted_peak_is_within_a_factor_of_the_measured_peak():
+    """Mid-size case, 3 processes: the plan's peak within 1.6x of each party's measured peak RSS."""
+    rng = np.random.default_rng(6)
+    reference = [rng.integers(0, 4, 150_000).astype(np.uint8)]
+    reads = simulate(reference, 300, 100, rng, max_errors=2)
+    for k in (0, 2):
+        results = search.core.run(search.secure_search, parties=3, timeout=900, kwargs={"k": k, "engine": "fm"},
+                                  private={0: {"reference": reference}, 1: {"reads": reads}})
+        predicted = results[1].value.stats["memory_plan"]["predicted_peak_gib"]
+        for r in results:
+            measured = r.value.stats["peak_rss_gib"]
+            assert measured / 1.6 <= predicted <= measured * 1.6, (k, r.pid, predicted, measured)

@@ -8,7 +8,7 @@ values must follow the documented distribution (masked tests uniform over the fi
 uniform, masked keys uniform in their low bits, masked bits fair, DP noise the same on both inputs) —
 chi-square / binomial tests at level 1e-4, so a correct protocol fails them about once in 10⁴ runs.
 
-The fm engine's slot order (issue 15.1) is fixed on the fm branch: its tests are marked xfail here.
+The fm engine opens its locations and verification tests shuffled within each read strand (issue 15.1).
 """
 
 import json
@@ -192,7 +192,6 @@ def test_fm_count_tests_and_random_labels_depend_only_on_the_hits(run1):
         assert "shuffle.permutation" in assert_random_all_party_views(r)
 
 
-@pytest.mark.xfail(reason="fm slot order: fixed on the fm branch", strict=False)
 def test_fm_locations_do_not_follow_the_suffix_array_order(run1):
     # the hits' positions are opened in the clear; the order they come in must not depend on the reference
     # (always sorted, or uniformly shuffled)
@@ -200,7 +199,6 @@ def test_fm_locations_do_not_follow_the_suffix_array_order(run1):
     assert first_hits(view(a, "fm.locations")) == first_hits(view(b, "fm.locations"))
 
 
-@pytest.mark.xfail(reason="fm slot order: fixed on the fm branch", strict=False)
 def test_fm_verify_views_depend_only_on_the_hits(run1):
     # k = 1, reads of 4: seeds of 2 bases; the candidates of seed AC (at 1 and 11) come in suffix-array
     # order, which differs between the two references

@@ -47,25 +47,27 @@ class Ledger:
         self.releases.append(release)
 
     def receive(self, what: str, receivers, values) -> None:
-        """Note the values this party received from an opening (flattened to ints/floats), or only their
-        count once the transcript holds ``transcript_limit`` values."""
+        """Note the values this party received from an opening (flattened; numeric arrays kept as compact
+        numpy arrays, which :meth:`views` turns into lists), or only their count once the transcript holds
+        ``transcript_limit`` values."""
         count = _size(values)
         if self._kept + count > self.transcript_limit:
             self.transcript.append({"what": what, "to": list(receivers), "values": None, "count": count})
             return
-        flat = flatten(values)
-        self._kept += len(flat)
-        self.transcript.append({"what": what, "to": list(receivers), "values": flat})
+        kept = compact(values)
+        self._kept += len(kept)
+        self.transcript.append({"what": what, "to": list(receivers), "values": kept})
 
     def views(self, what: str | None = None) -> list:
         """The values this party received, opening by opening (only those labelled ``what`` if given)."""
-        return [entry["values"] for entry in self.transcript if what is None or entry["what"] == what]
+        return [as_list(entry["values"]) for entry in self.transcript if what is None or entry["what"] == what]
 
     def write_transcript(self, path) -> None:
         """This party's view as a JSON list (see :func:`write_transcripts`), written atomically."""
         from ..files import write_atomically
 
-        write_atomically(path, json.dumps(self.transcript) + "\n")
+        entries = [{**entry, "values": as_list(entry["values"])} for entry in self.transcript]
+        write_atomically(path, json.dumps(entries) + "\n")
 
     def __iter__(self):
         return iter(self.releases)
@@ -133,6 +135,30 @@ def write_transcripts(path, results, result_party: int | None = None) -> list[st
         r.ledger.write_transcript(target)
         written.append(target)
     return written
+
+
+def compact(values):
+    """An opened value flattened: a 1-D numpy array when it is numeric (uint32 when its values fit: a
+    shuffled permutation or small-field elements), else a list."""
+    array = getattr(values, "value", values)
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iu":
+        flat = array.reshape(-1)
+        small = flat.size and flat.min() >= 0 and flat.max() < 2**32
+        return flat.astype(np.uint32) if small else flat.copy()
+    if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+        return array.reshape(-1).copy()
+    if isinstance(array, np.ndarray) and array.dtype == object and array.size:
+        try:
+            out = array.reshape(-1).astype(np.int64)  # field elements as Python ints
+        except (TypeError, OverflowError, ValueError):
+            return flatten(values)
+        if all(type(v) is int for v in array.flat[:1]) and out.tolist() == array.reshape(-1).tolist():
+            return compact(out)
+    return flatten(values)
+
+
+def as_list(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def flatten(values) -> list:
