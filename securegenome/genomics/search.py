@@ -197,13 +197,10 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
 
 
 async def _fm(*args, budget: int, **kwargs):
-    """The fm engine, given the budget where it plans its own memory."""
+    """The fm engine, which runs the plan it makes for ``budget``."""
     from . import fmsearch
-    from .searchplan import fm_takes_budget
 
-    if fm_takes_budget():
-        kwargs["budget"] = budget
-    return await fmsearch.fm_engine(*args, **kwargs)
+    return await fmsearch.fm_engine(*args, budget=budget, **kwargs)
 
 
 async def scan(plan: ScanPlan, records, read_records, reference_party: int, query_party: int) -> list[Hit] | None:

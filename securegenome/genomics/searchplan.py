@@ -15,7 +15,6 @@ strands, the engine options and the agreed memory budget (:func:`securegenome.co
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -54,10 +53,6 @@ SCAN_BYTES_PER_BASE = 128
 SCAN_BYTES_PER_VALUE = 32
 SCAN_BYTES_GEMM = 3 * 8 * GEMM_ROWS
 TRANSCRIPT_BYTES_PER_VALUE = 36  # a Python int in a list
-
-#: the fm engine's memory when :mod:`.fmsearch` has no plan of its own: int64 columns per index row
-#: (the h-step key, SA, its bits) and per verification lane, times the copies a merge holds at once
-FM_FALLBACK_COPIES = 8
 
 
 def repetitions(k: int) -> int:
@@ -241,36 +236,12 @@ def scan_memory_plan(plan: ScanPlan, budget: int) -> tuple[ScanPlan, MemoryPlan]
 
 
 def fm_memory_plan(plan: ScanPlan, *, cap, step, build: str, budget: int) -> MemoryPlan:
-    """The fm engine's plan: :func:`.fmsearch.plan` where it exists, else a conservative estimate from
-    today's cost features: the largest of its tables (index rows x columns, a backward-search merge's rows
-    x key bits and lanes, a verification merge's rows x one-hot lanes) as int64, FM_FALLBACK_COPIES copies
-    at once (the measured 1.9 GB at 100 kbp, over 11 and 16 GB at 1 Mbp)."""
+    """The fm engine's own plan (:func:`.fmsearch.plan`), after its options are checked."""
     from . import fmsearch
 
-    n, lengths, strands = sum(plan.record_lengths), list(plan.read_lengths), len(plan.strands)
-    if hasattr(fmsearch, "plan"):
-        return fmsearch.plan(n, lengths, plan.k, strands, cap=cap, step=step, build=build, budget=budget)
-    cap_ = fmsearch.DEFAULT_CAP if cap is None else cap
-    h = step or fmsearch.default_step(lengths, plan.k)
-    pb, lx = fmsearch.pointer_bits(n + 1, h), fmsearch.position_bits(n)
-    seeds = {m: len(fmsearch.seed_layout(m, plan.k)) for m in set(lengths)}
-    patterns = strands * sum(seeds[m] * c for m, c in Counter(lengths[:fmsearch.FM_BATCH]).items())
-    tables = [(n + 1) * (2 * h + pb + lx + 4),
-              (n + 1 + 2 * patterns) * ((pb + 2 + 2 * h) + pb + 1 + cap_ * (2 if plan.k == 0 else lx))]
-    if plan.k:
-        m = max(lengths)
-        candidates = min(cap_ * patterns, fmsearch.MERGE_VALUES // (4 * m + 1))
-        tables.append((n + 1 + candidates) * (4 * m + 1 + lx + 2))
-    peak = memory.BASELINE_BYTES + FM_FALLBACK_COPIES * 8 * max(tables)
-    return MemoryPlan("fm", int(peak), fmsearch.estimated_seconds(n, lengths, plan.k, strands, cap=cap, step=step),
-                      {"estimate": "fallback"})
-
-
-def fm_takes_budget() -> bool:
-    """Whether :func:`.fmsearch.fm_engine` plans its own memory (``budget=``)."""
-    from . import fmsearch
-
-    return "budget" in inspect.signature(fmsearch.fm_engine).parameters
+    fmsearch.check_parameters(cap, step)
+    return fmsearch.plan(sum(plan.record_lengths), list(plan.read_lengths), plan.k, len(plan.strands), cap=cap,
+                         step=step, build=build, budget=budget)
 
 
 def engine_plan(name: str, plan: ScanPlan, *, cap, step, build: str, budget: int) -> MemoryPlan:
