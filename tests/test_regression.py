@@ -388,7 +388,7 @@ def test_estimators_clone_get_params_score():
 
 def test_to_sklearn_gives_identical_predictions():
     X, y = small_logistic(n=90)
-    clf = SecureLogisticRegression(lam=0.5, parties=2).fit(X, y)
+    clf = SecureLogisticRegression(lam=0.5, parties=3).fit(X, y)
     other = clf.to_sklearn()
     assert isinstance(other, LogisticRegression) and other.C == 2.0
     for method in ("predict", "predict_proba", "decision_function"):

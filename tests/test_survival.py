@@ -315,7 +315,7 @@ def test_km_dp_needs_a_horizon_and_respects_the_budget():
 
 def test_api_logrank_and_named_groups():
     df, t, e, g = dataset("leukemia")
-    parts = [df.iloc[:10], df.iloc[10:]]
+    parts = [df.iloc[:10], df.iloc[10:25], df.iloc[25:]]  # three parties: two would need threshold 0
     result = secure_logrank_test(parts, duration_col=t, event_col=e, group_col=g, groups=[1, 0])
     assert result.groups == ("1", "0")
     assert rel_err(result.test_statistic, lifelines_logrank(df, t, e, g)) <= 1e-6
@@ -381,9 +381,10 @@ def test_label_outside_named_groups_and_bad_width(run1):
 def test_a_party_with_no_rows_at_all():
     df, t, e, g = dataset("waltons")
     empty = df.iloc[:0]
-    result = secure_logrank_test([empty, df], duration_col=t, event_col=e, group_col=g)
+    half = len(df) // 2  # three parties (two would need threshold 0), one of them without rows
+    result = secure_logrank_test([empty, df.iloc[:half], df.iloc[half:]], duration_col=t, event_col=e, group_col=g)
     assert rel_err(result.test_statistic, lifelines_logrank(df, t, e, g)) <= 1e-6
-    kmf = SecureKaplanMeierFitter().fit([df, empty], duration_col=t, event_col=e, group_col=g, interval=5)
+    kmf = SecureKaplanMeierFitter().fit([df.iloc[:half], empty, df.iloc[half:]], duration_col=t, event_col=e, group_col=g, interval=5)
     expected = lifelines_coarsened_curves(df, t, e, g, 5, kmf.timeline_)
     for label in kmf.groups_:
         assert np.max(np.abs(kmf.survival_function_[label].to_numpy() - expected[label][0])) <= 1e-12

@@ -46,7 +46,7 @@ from typing import Any, Callable
 from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError, error_code
 from ._mpyc import MPYC_ARGV_ENV, check_mpyc, mpc
 from .ledger import Ledger, Release, reset_ledger
-from .params import agree
+from .params import agree, exchange_public
 
 GRACE_SECONDS = 5.0  # after one party fails, how long the others get to report their own error
 PORT_RETRIES = 3
@@ -220,7 +220,7 @@ async def raise_input_errors(error: InputError | None) -> None:
     The party whose input it is raises its own ``error`` (the full message stays with it); the others raise
     :class:`~securegenome.errors.RelayedInputError` naming only that party: one bit per party crosses.
     """
-    failed = [error is not None] if len(mpc.parties) == 1 else await mpc.transfer(error is not None)
+    failed = await exchange_public(error is not None)  # one public JSON bool per party (core.params)
     if error is not None:
         raise error
     for pid, bad in enumerate(failed):
