@@ -151,10 +151,15 @@ def test_cli_multi_host_each_party_only_its_file(tmp_path):
 def test_cli_multi_host_wrong_party_fails_everywhere(tmp_path):
     reads_path, _ = simulated_reads(tmp_path, n=1)
     out = _multi_host(tmp_path, {0: [LAMBDA, "-"], 1: ["-", str(reads_path)], 2: [LAMBDA, "-"]})
-    for code, _, err in out:
+    detail = "party 2 was given reference but party 0 inputs the reference"
+    for pid, (code, _, err) in enumerate(out):
         assert code == 2
         lines = [line for line in err.strip().splitlines() if "warning: --no-tls" not in line]
-        assert len(lines) == 1 and "party 2 was given reference but party 0 inputs the reference" in lines[0]
+        assert len(lines) == 1, (pid, lines)
+        if pid == 2:  # the party whose input is wrong sees why
+            assert detail in lines[0], (pid, lines)
+        else:  # the others get only the data-free code and the party (no text travels between parties)
+            assert "party 2 failed: its input is invalid" in lines[0] and detail not in lines[0], (pid, lines)
 
 
 def test_bundled_reads_found_where_simulated(tmp_path):

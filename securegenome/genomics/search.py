@@ -172,7 +172,8 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     budget = await memory.agree_budget(memory_bytes)
     await core.agree(protocol=PROTOCOL, prime=sf.P, k=k, strand=strand, reference_party=reference_party,
                      query_party=query_party, batch_size=batch_size, engine=engine, cap=cap, fm_step=fm_step,
-                     fm_build=fm_build, shards=shards, workers=workers, checkpoint=checkpoint, pieces=pieces)
+                     fm_build=fm_build, shards=shards, workers=workers, checkpoint=checkpoint,
+                     pieces=_pieces_public(pieces))
     plan = ScanPlan(tuple(n for _, n in record_meta), tuple(read_lengths), k, strands, batch_size)
     plan.validate(whole=pieces is None)
     if pieces is not None and plan.record_lengths != tuple(p.length for p in pieces):
@@ -194,6 +195,13 @@ async def secure_search(*, k: int, strand: str = "both", reference_party: int = 
     stats = {"engine": "scan", **planned, "batches": len(plan.batches()), "window_tests": plan.window_tests(),
              "prime": sf.P, "repetitions": repetitions(k), "peak_rss": memory.peak_rss()}
     return SearchOutcome(hits, list(record_meta), list(read_lengths), loaded, stats)
+
+
+def _pieces_public(pieces):
+    """A shard's pieces as public JSON (lists of ints): :func:`securegenome.core.agree` sends JSON only."""
+    if pieces is None:
+        return None
+    return [[int(p.record), int(p.start), int(p.stop), int(p.first), int(p.last)] for p in pieces]
 
 
 async def _fm(*args, budget: int, **kwargs):
