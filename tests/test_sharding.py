@@ -12,6 +12,7 @@ from securegenome.cli import main
 from securegenome.core.memory import GIB, MemoryPlanError
 from securegenome.core import smallfield as sf
 from securegenome.errors import InputError
+from securegenome.genomics import fmsearch
 from securegenome.genomics import SequenceRecord, search, sharding, write_fasta, write_fastq
 from securegenome.genomics.fmsearch import fm_search_plain
 from securegenome.genomics.oracle import kmismatch_hits
@@ -226,11 +227,12 @@ def test_auto_picks_only_plans_that_fit():
     plan = ScanPlan((1_000_000,), (100,) * 4_000, 0, ("+", "-"))
     roomy = plan_search(plan, "auto", budget=64 * GIB)
     assert roomy.engine == "fm"  # the cost model's pick with room to spare
-    fm_peak = [p for e, s, p, _ in roomy.considered if e == "fm" and s == 1][0]
-    tight = plan_search(plan, "auto", budget=fm_peak - 1, shards=1)
-    assert tight.engine == "scan" and tight.memory.fits(fm_peak - 1)
-    sharded = plan_search(plan, "auto", budget=fm_peak - 1)  # automatic shards: whatever fits, fastest
-    assert sharded.memory.fits(fm_peak - 1)
+    # below the fm engine's smallest plan (it narrows its chunks to fit a budget), only the scan fits
+    fm_smallest = fmsearch.plan(1_000_000, [100] * 4_000, 0, 2, budget=1).peak_bytes
+    tight = plan_search(plan, "auto", budget=fm_smallest - 1, shards=1)
+    assert tight.engine == "scan" and tight.memory.fits(fm_smallest - 1)
+    sharded = plan_search(plan, "auto", budget=fm_smallest - 1)  # automatic shards: whatever fits, fastest
+    assert sharded.memory.fits(fm_smallest - 1)
     with pytest.raises(MemoryPlanError, match=r"needs at least [0-9.]+ GiB per party"):
         plan_search(plan, "auto", budget=1 << 20)
 

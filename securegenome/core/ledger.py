@@ -41,7 +41,7 @@ class Ledger:
         #: values kept in the transcript at most; later openings are noted with ``"values": None`` and
         #: their ``"count"`` (a 10^6-base BWT opens ~2*10^8 values: kept as Python ints, ~8 GB per party)
         self.transcript_limit = transcript_limit
-        self._kept = sum(len(entry["values"] or ()) for entry in self.transcript)
+        self._kept = sum(0 if entry["values"] is None else len(entry["values"]) for entry in self.transcript)
 
     def record(self, release: Release) -> None:
         self.releases.append(release)
