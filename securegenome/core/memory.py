@@ -75,7 +75,15 @@ def parse_gib(text: str | float) -> int:
 
 
 def peak_rss() -> int:
-    """This process's peak resident set size so far, in bytes (Linux reports KiB)."""
+    """This process's peak resident set size so far, in bytes: Linux's ``VmHWM`` (the high-water mark of
+    this process image; ``ru_maxrss`` would also count a parent's peak, which survives fork + exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
