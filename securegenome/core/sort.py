@@ -199,18 +199,26 @@ async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray
     return await multiply_sum(onehot, (offsets[:, None] + counts - 1) % p, FIELD, keyring)
 
 
-async def radix_destinations(bits: np.ndarray, keyring: KeyRing, digit_bits: int = DIGIT_BITS,
+async def radix_destinations(bits, keyring: KeyRing, digit_bits: int = DIGIT_BITS,
                              desc: str | None = None) -> np.ndarray:
     """Raw shares of ``dest``: rows of the secret bit matrix (n × l, least significant first) stably sorted
     by their value sit at positions dest[i].  Digits of ``digit_bits`` bits, one radix round each; with
-    ``desc``, a progress bar over the rounds (for sorts long enough to watch)."""
-    n, bit_length = bits.shape
-    digits = [bits[:, j:j + digit_bits] for j in range(0, bit_length, digit_bits)]
-    dest = await digit_destinations(digits[0], keyring)
-    rounds = digits[1:] if desc is None else progress(digits[1:], total=len(digits) - 1, desc=desc, unit="digit")
-    for digit in rounds:
+    ``desc``, a progress bar over the rounds (for sorts long enough to watch).
+
+    ``bits`` is a numpy bit matrix, or a column source with ``rows``, ``width`` and ``bits(lo, hi)``
+    returning columns lo..hi−1: each digit is then made only when its round comes (no copy of all key bits)."""
+    if isinstance(bits, np.ndarray):
+        matrix = bits
+        n, width, columns = matrix.shape[0], matrix.shape[1], lambda lo, hi: matrix[:, lo:hi]
+    else:
+        n, width, columns = bits.rows, bits.width, bits
+    dest = await digit_destinations(columns(0, min(digit_bits, width)), keyring)
+    starts = range(digit_bits, width, digit_bits)
+    rounds = starts if desc is None else progress(starts, total=len(starts), desc=desc, unit="digit")
+    for lo in rounds:
         pi = SecretShuffle(n, keyring)
-        dest_shuffled, digit_shuffled = await pi.apply_raw([dest, digit], [FIELD, FIELD])
+        dest_shuffled, digit_shuffled = await pi.apply_raw([dest, columns(lo, min(lo + digit_bits, width))],
+                                                           [FIELD, FIELD])
         q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
                                 why="sort destinations after a fresh secret uniform shuffle are a uniformly "
                                     "random permutation: lay out the next key digit")

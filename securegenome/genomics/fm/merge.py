@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ... import core
-from ...core import DIGIT_BITS, KeyRing, SMALL, SMALL_FIELD as FIELD, SecretShuffle, bits_of, digit_destinations
+from ...core import DIGIT_BITS, KeyRing, SMALL, SMALL_FIELD as FIELD, SecretShuffle, bits_of
 from ...core import open_shuffled, placed, secure_array
 
 P = FIELD.modulus
@@ -60,20 +60,8 @@ class Columns:
 async def destinations(keys: Columns, keyring: KeyRing, desc: str | None = None,
                        digit_bits: int = DIGIT_BITS) -> np.ndarray:
     """Raw shares of the stable sort destinations of the rows of a secret bit matrix (least significant
-    bit first): core's radix rounds with each digit's columns made only when its round comes."""
-    n, d = keys.rows, digit_bits
-    dest = await digit_destinations(keys(0, min(d, keys.width)), keyring)
-    starts = range(d, keys.width, d)
-    for lo in (starts if desc is None else core.progress(starts, total=len(starts), desc=desc, unit="digit")):
-        pi = SecretShuffle(n, keyring)
-        dest_shuffled, digit = await pi.apply_raw([dest, keys(lo, min(lo + d, keys.width))],
-                                                  [FIELD, FIELD])
-        q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
-                                why="sort destinations after a fresh secret uniform shuffle are a uniformly "
-                                    "random permutation: lay out the next key digit")
-        step = await digit_destinations(placed(digit, q), keyring)
-        [dest] = await pi.apply_raw([step[q]], [FIELD], inverse=True)
-    return dest
+    bit first): the core's radix sort, each digit's columns made only when its round comes."""
+    return await core.radix_destinations(keys, keyring, digit_bits, desc)
 
 
 async def merge_lanes(table_keys: Columns, query_keys: np.ndarray, lanes: Columns, end: np.ndarray,
