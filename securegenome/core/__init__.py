@@ -11,7 +11,7 @@ Everything two modules need lives here and knows nothing of DNA or patients:
 - secure shuffles, secret permutations, radix sort, compaction;
 - the raw-share layer that domain protocols use in bulk (docs/core.md, "Raw shares"): int64 share arrays
   of GF(2^31-1) (:data:`SMALL`, :data:`SMALL_FIELD`) with :class:`KeyRing`, :func:`input_raw`,
-  :func:`multiply`, :func:`multiply_sum`, :class:`SecretShuffle`, :func:`radix_destinations` (one round:
+  :func:`multiply`, :func:`multiply_sum`, :class:`SecretShuffle`, :class:`RawShares` (open raw shares), :func:`radix_destinations` (one round:
   :func:`digit_destinations`), :func:`key_bits`, :func:`key_sectype`, :func:`bits_of`, :func:`open_shuffled`,
   :func:`placed`; and :mod:`.smallfield`, Shamir sharing over GF(2^22-3) on int64 arrays for exact float64
   BLAS products.
@@ -35,7 +35,7 @@ from .sort import argsort, compact, sort
 # the raw-share layer (docs/core.md, "Raw shares")
 from . import smallfield
 from .permutation import LEAKAGE as PERMUTATION_LEAKAGE, open_shuffled, placed
-from .shuffle import KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array, \
+from .shuffle import KeyRing, RawShares, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array, \
     shuffle_together
 from .sort import DIGIT_BITS, FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, digit_destinations, \
     key_bits, key_sectype, radix_destinations, sort_destinations
@@ -45,7 +45,7 @@ __all__ = ["mpc", "Ledger", "Release", "current_ledger", "write_transcripts", "o
            "PartyResult", "run", "raise_input_errors", "dp", "PrivacyAccountant", "dp_open",
            "shuffle", "apply_permutation", "apply_inverse_permutation", "invert_permutation",
            "compose_permutations", "argsort", "sort", "compact",
-           "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "SecretShuffle", "input_raw",
+           "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "RawShares", "SecretShuffle", "input_raw",
            "multiply", "multiply_sum", "raw_shares", "secure_array", "shuffle_together", "SMALL_FIELD",
            "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "key_sectype", "radix_destinations", "sort_destinations",
            "DIGIT_BITS", "digit_destinations"]

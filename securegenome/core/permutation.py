@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .opening import open as open_
-from .shuffle import SecretShuffle, shuffle_together
+from .shuffle import RawShares, SecretShuffle, shuffle_together
 
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: a secret permutation composed with a fresh secret uniformly "
@@ -35,10 +35,14 @@ def _check_permutation(sigma, x=None) -> int:
 
 
 async def open_shuffled(sigma, why: str) -> np.ndarray:
-    """Open ``sigma`` (already shuffled) as a public permutation; check it is one."""
+    """Open ``sigma`` (already shuffled) as a public permutation; check it is one.  ``sigma`` is a secure
+    array, or raw int64 shares of GF(2³¹−1) (the raw-share layer: opened without MPyC's field arrays)."""
+    if isinstance(sigma, np.ndarray):
+        sigma = RawShares(sigma)
     q = await open_(sigma, what="shuffle.permutation", why=why)
     q = np.asarray(getattr(q, "value", q), dtype=np.int64)  # secure fields open as field arrays
-    if not np.array_equal(np.sort(q), np.arange(len(q))):
+    n = len(q)
+    if n and (q.min() < 0 or q.max() >= n or not (np.bincount(q, minlength=n) == 1).all()):
         raise ValueError("the secret array is not a permutation of 0..n-1")
     return q
 

@@ -32,7 +32,9 @@ from .ledger import current_ledger
 from .opening import open as open_
 from .permutation import apply_inverse_permutation, open_shuffled, placed
 from .progress import progress
-from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, multiply_sum, secure_array
+from . import fieldops
+from .shuffle import SMALL_PRIME, KeyRing, SecretShuffle, input_raw, multiply, reshare_product, \
+    secure_array
 
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: sort destinations composed with a fresh secret uniformly random "
@@ -193,10 +195,8 @@ async def digit_destinations(digits: np.ndarray, keyring: KeyRing) -> np.ndarray
                                   FIELD, keyring)
         # values with the new bit 0, then with it 1 (value + 2^k)
         indicators = [(e - prod) % p for e, prod in zip(indicators, products)] + list(products)
-    onehot = np.stack(indicators)                                   # (2^d, n)
-    counts = np.cumsum(onehot, axis=1) % p                          # equal digits among 0..i
-    offsets = (np.cumsum(counts[:, -1]) - counts[:, -1]) % p        # smaller digits in total
-    return await multiply_sum(onehot, (offsets[:, None] + counts - 1) % p, FIELD, keyring)
+    # Σ_v [digit = v]·(smaller digits in total + equal digits among 0..i − 1): local, then re-shared once
+    return await reshare_product(fieldops.digit_products(np.stack(indicators), p), FIELD, keyring)
 
 
 async def radix_destinations(bits, keyring: KeyRing, digit_bits: int = DIGIT_BITS,
@@ -219,7 +219,7 @@ async def radix_destinations(bits, keyring: KeyRing, digit_bits: int = DIGIT_BIT
         pi = SecretShuffle(n, keyring)
         dest_shuffled, digit_shuffled = await pi.apply_raw([dest, columns(lo, min(lo + digit_bits, width))],
                                                            [FIELD, FIELD])
-        q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
+        q = await open_shuffled(dest_shuffled,
                                 why="sort destinations after a fresh secret uniform shuffle are a uniformly "
                                     "random permutation: lay out the next key digit")
         step = await digit_destinations(placed(digit_shuffled, q), keyring)

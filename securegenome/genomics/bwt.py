@@ -58,7 +58,7 @@ import numpy as np
 from .. import core
 from ..core import mpc
 from ..core import PERMUTATION_LEAKAGE, SORT_LEAKAGE, KeyRing, SecretShuffle, input_raw, key_bits, multiply
-from ..core import SMALL, SMALL_FIELD as FIELD, open_shuffled, placed, radix_destinations, raw_shares, secure_array
+from ..core import SMALL, SMALL_FIELD as FIELD, RawShares, open_shuffled, placed, radix_destinations, raw_shares, secure_array
 from ..core.ledger import TRANSCRIPT_LIMIT
 from ..core.memory import BASELINE_BYTES, GIB, MemoryPlan, agree_budget, choose, peak_rss
 from ..errors import InputError
@@ -315,7 +315,7 @@ class _Run:
             return list(columns)
         shuffled = await SecretShuffle(self.n1, self.keyring).apply_raw(
             [sigma, *columns], [FIELD, *(self.field_of(c) for c in columns)])
-        q = await open_shuffled(secure_array(SMALL, FIELD, shuffled[0]),
+        q = await open_shuffled(shuffled[0],
                                 why="a secret permutation after a fresh secret uniform shuffle is uniformly "
                                     "random: scatter rows to their destinations")
         return [placed(x, q) for x in shuffled[1:]]
@@ -375,7 +375,7 @@ class _Run:
                 mask_small = (mask_small + small - 2 * await multiply(mask_small, small, FIELD, self.keyring)) % p
                 mask_big = (mask_big + big - 2 * await multiply(mask_big, big, self.big, self.keyring)) % q
         masked = (differs + mask_small - 2 * await multiply(differs, mask_small, FIELD, self.keyring)) % p
-        opened = await core.open(secure_array(SMALL, FIELD, masked), what="bwt.masked_differs",
+        opened = await core.open(RawShares(masked), what="bwt.masked_differs",
                                  why="neighbour-differs bits XOR fresh secret random bits: uniformly random")
         c = as_ints(opened).astype(object)
         differs_big = (c + (1 - 2 * c) * mask_big) % q
@@ -383,7 +383,7 @@ class _Run:
 
     async def all_distinct(self, last) -> bool:
         """Open one bit to all: are all n+1 ranks distinct (``last`` = last dense rank - n is zero)?"""
-        bit = await core.open(secure_array(SMALL, FIELD, await self.power_p_minus_1(last % FIELD.modulus)),
+        bit = await core.open(RawShares(await self.power_p_minus_1(last % FIELD.modulus)),
                               what="bwt.all_distinct",
                               why="--early-exit: stop doubling once every suffix has a unique rank")
         return int(as_ints(bit)[0]) == 0

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core import mpc
-from ...core import KeyRing, SMALL, SMALL_FIELD as FIELD, SecretShuffle, bits_of, input_raw, open_shuffled, placed
-from ...core import raw_shares, secure_array
+from ...core import KeyRing, SMALL_FIELD as FIELD, SecretShuffle, bits_of, input_raw, open_shuffled, placed
+from ...core import raw_shares
 from ...errors import InputError
 from ..alphabet import N_CODE
 from ..oracle import suffix_array
@@ -168,7 +168,7 @@ class SecureFMIndex:
 
         pi = SecretShuffle(rows, keyring)
         [sa_shuffled] = await pi.apply_raw([sa], [FIELD])
-        q = await open_shuffled(secure_array(SMALL, FIELD, sa_shuffled),
+        q = await open_shuffled(sa_shuffled,
                                 why="the suffix array after a fresh secret uniform shuffle is uniformly random: "
                                     "scatter ISA to text positions and gather the index rows into SA order")
         index = cls(list(record_meta), step, np.empty((rows, pb + 1 + 2 * step), dtype=np.uint32), sa, nflag,

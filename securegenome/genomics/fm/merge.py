@@ -17,8 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ... import core
-from ...core import DIGIT_BITS, KeyRing, SMALL, SMALL_FIELD as FIELD, SecretShuffle, bits_of
-from ...core import open_shuffled, placed, secure_array
+from ...core import DIGIT_BITS, KeyRing, SMALL_FIELD as FIELD, SecretShuffle, bits_of, open_shuffled, placed
 
 P = FIELD.modulus
 
@@ -91,7 +90,7 @@ async def merge_lanes(table_keys: Columns, query_keys: np.ndarray, lanes: Column
                               digit_bits)
     pi = SecretShuffle(rows + queries, keyring)
     [dest_shuffled] = await pi.apply_raw([dest], [FIELD])
-    q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled), why=why)
+    q = await open_shuffled(dest_shuffled, why=why)
     del dest, dest_shuffled
     out = np.empty((queries, lanes.width), dtype=np.int64)
     for lo in range(0, lanes.width, chunk):
@@ -124,7 +123,7 @@ async def shuffle_within_groups(values: np.ndarray, groups: np.ndarray, keyring:
     dest = await destinations(Columns.of(group_bits), keyring)
     scatter = SecretShuffle(n, keyring)
     dest_shuffled, shuffled = await scatter.apply_raw([dest, shuffled], [FIELD, FIELD])
-    q = await open_shuffled(secure_array(SMALL, FIELD, dest_shuffled),
+    q = await open_shuffled(dest_shuffled,
                             why="group destinations after two fresh secret uniform shuffles: a uniformly random "
                                 "permutation; rows land in their groups in random order")
     return placed(shuffled, q)

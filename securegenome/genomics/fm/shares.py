@@ -20,7 +20,7 @@ import numpy as np
 
 from ... import core
 from ...core import mpc
-from ...core import KeyRing, SMALL, SMALL_FIELD as FIELD, bits_of, input_raw, multiply, secure_array
+from ...core import KeyRing, RawShares, SMALL_FIELD as FIELD, bits_of, input_raw, multiply
 from ..bwt import as_ints
 from .layout import FIELD_BITS, REPETITIONS
 
@@ -37,7 +37,7 @@ LEAKAGE = {
 async def open_to(values: np.ndarray, to: int, what: str, why: str) -> np.ndarray | None:
     """Open raw GF(2^31-1) shares to one party (through the ledger); None elsewhere."""
     shape = values.shape
-    opened = await core.open(secure_array(SMALL, FIELD, values.reshape(-1)), to=to, what=what, why=why)
+    opened = await core.open(RawShares(values.reshape(-1)), to=to, what=what, why=why)
     return None if opened is None else as_ints(opened).reshape(shape)
 
 

@@ -1,0 +1,179 @@
+"""Local arithmetic on raw shares of prime fields below 2^31 (int64 arrays with values in [0, p)).
+
+NumPy's int64 ``%`` is a hardware division per element and every expression allocates a temporary; these
+numba kernels fuse each step (products, Lagrange combinations, sums) into one pass.  For the Mersenne
+prime p = 2^31 - 1 of the raw-share layer the reduction is two shifts and adds (2^31 = 1 mod p) instead of
+a division.  Kernels release the GIL (``nogil``), so the heartbeat thread keeps answering during a long
+call.  Every function returns exactly ``numpy``'s ``(...) % p`` of the same expression (tested).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+MERSENNE = 2**31 - 1
+
+
+@numba.njit(inline="always")
+def _reduce(x, p):
+    """x mod p (Python's sign convention) for |x| < 2^63; fast for 0 <= x < 2^62 and the Mersenne prime."""
+    if p == MERSENNE and x >= 0:
+        x = (x & MERSENNE) + (x >> 31)
+        x = (x & MERSENNE) + (x >> 31)
+        return x - MERSENNE if x >= MERSENNE else x
+    return x % p
+
+
+@numba.njit(nogil=True, cache=True)
+def _mul(a, b, p, out):
+    for i in range(out.size):
+        out[i] = _reduce(a[i] * b[i], p)
+
+
+@numba.njit(nogil=True, cache=True)
+def _scale(a, c, p, out):
+    for i in range(out.size):
+        out[i] = _reduce(a[i] * c, p)
+
+
+@numba.njit(nogil=True, cache=True)
+def _add(a, b, p, out):
+    for i in range(out.size):
+        s = a[i] + b[i]
+        out[i] = s - p if s >= p else s
+
+
+@numba.njit(nogil=True, cache=True)
+def _lincomb(rows, weights, p, out):
+    for i in range(out.size):
+        acc = 0
+        for j in range(rows.shape[0]):
+            acc += _reduce(rows[j, i] * weights[j], p)
+        out[i] = _reduce(acc, p)
+
+
+@numba.njit(nogil=True, cache=True)
+def _dot(a, b, p, out):
+    """out[i] = sum_k a[k, i] b[k, i] mod p."""
+    for i in range(out.size):
+        acc = 0
+        for k in range(a.shape[0]):
+            acc += _reduce(a[k, i] * b[k, i], p)
+        out[i] = _reduce(acc, p)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
+
+
+def mul(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
+    """(a * b) % p elementwise (same shapes)."""
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape, dtype=np.int64)
+    _mul(_flat(a), _flat(b), p, out.reshape(-1))
+    return out
+
+
+def scale(a: np.ndarray, c: int, p: int) -> np.ndarray:
+    """(a * c) % p for a scalar residue c."""
+    out = np.empty(a.shape, dtype=np.int64)
+    _scale(_flat(a), np.int64(c % p), p, out.reshape(-1))
+    return out
+
+
+def add(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
+    """(a + b) % p for residues a, b (same shapes)."""
+    out = np.empty(a.shape, dtype=np.int64)
+    _add(_flat(a), _flat(b), p, out.reshape(-1))
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _lincomb2(a, b, wa, wb, p, out):
+    for i in range(out.size):
+        out[i] = _reduce(_reduce(a[i] * wa, p) + _reduce(b[i] * wb, p), p)
+
+
+def lincomb(arrays: list[np.ndarray], weights, p: int) -> np.ndarray:
+    """sum_j weights[j] * arrays[j] mod p (arrays of one shape, scalar residues as weights)."""
+    shape = arrays[0].shape
+    weights = [int(w) % p for w in weights]
+    out = np.empty(shape, dtype=np.int64)
+    if len(arrays) == 1:
+        _scale(_flat(arrays[0]), np.int64(weights[0]), p, out.reshape(-1))
+    elif len(arrays) == 2:  # threshold 1 (3 parties): the common case, without stacking copies
+        _lincomb2(_flat(arrays[0]), _flat(arrays[1]), np.int64(weights[0]), np.int64(weights[1]), p, out.reshape(-1))
+    else:
+        _lincomb(np.stack([_flat(a) for a in arrays]), np.array(weights, dtype=np.int64), p, out.reshape(-1))
+    return out
+
+
+def dot(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
+    """sum over the first axis of a * b, mod p: shape a.shape[1:]."""
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape[1:], dtype=np.int64)
+    k = a.shape[0]
+    _dot(np.ascontiguousarray(a, dtype=np.int64).reshape(k, -1), np.ascontiguousarray(b, dtype=np.int64).reshape(k, -1),
+         p, out.reshape(-1))
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _digit_products(onehot, p, out):
+    """Per element i: sum_v onehot[v, i] * (offset_v + count_v(i) - 1) mod p, where count_v(i) is the
+    prefix sum of onehot[v, :i+1] and offset_v the total of all values below v (all mod p)."""
+    values, n = onehot.shape
+    offsets = np.zeros(values, dtype=np.int64)
+    running = 0
+    for v in range(values):
+        total = 0
+        for i in range(n):
+            total += onehot[v, i]
+            if total >= p:
+                total -= p
+        offsets[v] = running
+        running = running + total
+        if running >= p:
+            running -= p
+    counts = offsets - 1  # offset_v + count_v(i) - 1, updated as i advances
+    for v in range(values):
+        if counts[v] < 0:
+            counts[v] += p
+    for i in range(n):
+        acc = 0
+        for v in range(values):
+            c = counts[v] + onehot[v, i]
+            if c >= p:
+                c -= p
+            counts[v] = c
+            acc += _reduce(onehot[v, i] * c, p)
+        out[i] = _reduce(acc, p)
+
+
+def digit_products(onehot: np.ndarray, p: int) -> np.ndarray:
+    """The local (degree-2t) shares of a radix round's destinations from the shares of its digit one-hot
+    (values x n): sum_v onehot[v] * (offset_v + prefix count_v - 1), one pass instead of cumsums and a
+    product of two (values x n) arrays."""
+    out = np.empty(onehot.shape[1], dtype=np.int64)
+    _digit_products(np.ascontiguousarray(onehot, dtype=np.int64), p, out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _shuffle_indices(words, out):
+    """Fisher-Yates: out is a permutation of range(n) drawn from n 64-bit words."""
+    n = out.size
+    for i in range(n):
+        out[i] = i
+    for i in range(n - 1, 0, -1):
+        j = np.int64(words[i] % np.uint64(i + 1))
+        out[i], out[j] = out[j], out[i]
+
+
+def permutation_from_words(words: np.ndarray) -> np.ndarray:
+    """A permutation of range(len(words)) from uniform 64-bit words (Fisher-Yates; each swap index is
+    a word reduced mod i + 1, biased by less than (i + 1) / 2^64: in all below n^2 / 2^65)."""
+    out = np.empty(len(words), dtype=np.int32)
+    _shuffle_indices(words, out)
+    return out
