@@ -177,3 +177,22 @@ def permutation_from_words(words: np.ndarray) -> np.ndarray:
     out = np.empty(len(words), dtype=np.int32)
     _shuffle_indices(words, out)
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _take_below(words, mask, p, out):
+    filled = 0
+    for i in range(words.size):
+        if filled == out.size:
+            break
+        w = np.int64(words[i] & mask)
+        if w < p:
+            out[filled] = w
+            filled += 1
+    return filled
+
+
+def take_below(words: np.ndarray, mask: int, p: int, out: np.ndarray) -> int:
+    """Rejection sampling: fill ``out`` with the words (masked to ``mask``) that are below p, in order;
+    returns how many were filled (fewer than out.size if the words ran short)."""
+    return _take_below(words, np.uint32(mask), np.int64(p), out)
