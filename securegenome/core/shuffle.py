@@ -303,7 +303,8 @@ def _scaled(v: np.ndarray, lam: int, p: int) -> np.ndarray:
 
 
 def _added(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
-    return fieldops.add(a, b, p) if _is_small(p) else (a + b) % p
+    """(a + b) mod p, into a's memory for small fields (a is this pass's own result array)."""
+    return fieldops.add(a, b, p, out=a) if _is_small(p) else (a + b) % p
 
 
 @mpc_coro
