@@ -145,6 +145,32 @@ def test_secure_build_one_party(run1):
     assert result.value.hits == kmismatch_hits(reference, reads, 1)
 
 
+async def index_keys_both_builds(reference, step):
+    """The index keys (and SA) built by the owner and by the secure construction, opened."""
+    from securegenome import core
+
+    records = [(f"r{i}", r, None) for i, r in enumerate(reference)]
+    meta = [(f"r{i}", len(r)) for i, r in enumerate(reference)]
+    out = []
+    for build in ("owner", "secure"):
+        index = await fmsearch.SecureFMIndex.build(records, meta, reference_party=0, step=step, build=build, chunk=3)
+        keys = await core.open(core.RawShares(index.keys.astype(np.int64)), what="test.output", why="test")
+        sa = await core.open(core.RawShares(index.sa), what="test.output", why="test")
+        out.append((keys.tolist(), sa.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("step", [1, 4, 7])
+def test_owner_keys_equal_the_secure_gather(run1, step):
+    """build="owner" inputs the keys the owner computes in SA order; they are exactly those the secure
+    gather (shuffle, scatter of ISA, gather into SA order) makes, N runs, short records and text end included."""
+    rng = np.random.default_rng(step)
+    reference = [rng.integers(0, 4, 40).astype(np.uint8), u8([4, 4, 0, 1, 4]), u8([3] * 9), u8([2])]
+    [result] = run1(index_keys_both_builds, kwargs={"reference": reference, "step": step})
+    (owner_keys, owner_sa), (secure_keys, secure_sa) = result.value
+    assert owner_sa == secure_sa and owner_keys == secure_keys
+
+
 # ---------------------------------------------------------------------------------- three processes
 
 def test_three_processes_both_builds_and_ledger(run3):

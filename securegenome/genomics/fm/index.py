@@ -162,8 +162,8 @@ class SecureFMIndex:
         text = index_codes(codes) if owner else None
         nflag = await input_raw((codes >= N_CODE).astype(np.int64) if owner else None, (n,), FIELD,
                                 reference_party, keyring)
-        code_bits = await input_raw(bits_of(text, 2) if owner else None, (n, 2), FIELD, reference_party, keyring)
-        sa = await _shared_suffix_array(text, n, reference_party, build, keyring)
+        plain_sa = suffix_array(text) if owner and build == "owner" else None
+        sa = await _shared_suffix_array(text, plain_sa, n, reference_party, build, keyring)
         pb = pointer_bits(rows, step)
 
         pi = SecretShuffle(rows, keyring)
@@ -174,29 +174,73 @@ class SecureFMIndex:
         index = cls(list(record_meta), step, np.empty((rows, pb + 1 + 2 * step), dtype=np.uint32), sa, nflag,
                     keyring, chunk, reference_party, pi, q, codes.astype(np.uint8) if owner else None,
                     digit_bits=digit_bits)
+        if build == "owner":
+            await index._input_owner_keys(text, plain_sa)
+        else:
+            await index._gather_keys(await input_raw(bits_of(text, 2) if owner else None, (n, 2), FIELD,
+                                                     reference_party, keyring))
+        index.build_seconds = time.perf_counter() - started
+        return index
+
+    async def _input_owner_keys(self, text, sa) -> None:
+        """build="owner": the owner, who knows SA, computes the keys in SA order and secret-shares them,
+        ``chunk`` columns at a time (one input each; no shuffle needed: the others receive only shares)."""
+        make = _owner_key_columns(text, sa, self.step, self.pointer_bits) if text is not None else None
+        width = self.keys.shape[1]
+        for lo in range(0, width, self.chunk):
+            hi = min(lo + self.chunk, width)
+            shares = await input_raw(make(lo, hi) if make else None, (self.rows, hi - lo), FIELD,
+                                     self.reference_party, self.keyring)
+            self.keys[:, lo:hi] = shares
+
+    async def _gather_keys(self, code_bits: np.ndarray) -> None:
+        """build="secure": the keys from shares of the text's code bits, gathered into SA order through
+        the index's shuffle (ISA by a scatter of row numbers)."""
+        n, rows, step, pb, chunk = self.n, self.rows, self.step, self.pointer_bits, self.chunk
         x = np.arange(rows, dtype=np.int64)
         full = x + step <= n
         for lo in range(0, pb, chunk):  # psi: the bits of ISA[x + h] (a scatter of row bits), or n - x
             hi = min(lo + chunk, pb)
-            [row_bits] = await pi.apply_raw([(x[:, None] >> np.arange(lo, hi)) & 1], [FIELD])
-            isa_bits = placed(row_bits, q)
+            [row_bits] = await self.shuffle.apply_raw([(x[:, None] >> np.arange(lo, hi)) & 1], [FIELD])
+            isa_bits = placed(row_bits, self.opened)
             psi = (np.maximum(n - x, 0)[:, None] >> np.arange(lo, hi)) & 1
             psi[full] = isa_bits[x[full] + step]
-            index.keys[:, lo:hi] = await index.to_sa_order(psi)
-        index.keys[:, pb:pb + 1] = await index.to_sa_order(full.astype(np.int64)[:, None])
+            self.keys[:, lo:hi] = await self.to_sa_order(psi)
+        self.keys[:, pb:pb + 1] = await self.to_sa_order(full.astype(np.int64)[:, None])
         for lo in range(0, 2 * step, chunk):
             hi = min(lo + chunk, 2 * step)
             columns = np.stack([_chunk_column(code_bits, step, c, rows) for c in range(lo, hi)], axis=1)
-            index.keys[:, pb + 1 + lo:pb + 1 + hi] = await index.to_sa_order(columns)
-        index.build_seconds = time.perf_counter() - started
-        return index
+            self.keys[:, pb + 1 + lo:pb + 1 + hi] = await self.to_sa_order(columns)
 
 
-async def _shared_suffix_array(text, n: int, reference_party: int, build: str, keyring: KeyRing) -> np.ndarray:
-    """Raw GF(2^31-1) shares of the suffix array of the indexed text (n + 1 entries)."""
+def _owner_key_columns(text: np.ndarray, sa: np.ndarray, step: int, pb: int):
+    """Owner: ``make(lo, hi)``, key columns lo..hi-1 of every row in SA order -- the same values the
+    secure gather computes: psi's pb bits (ISA[x + h] if the suffix x has h bases, else n - x), the
+    ``full`` bit, then the chunk's 2h code bits in :func:`chunk_layout` order (zero past the end)."""
+    n, rows = len(text), len(text) + 1
+    isa = np.empty(rows, dtype=np.int64)
+    isa[sa] = np.arange(rows)
+    full = sa + step <= n
+    psi = np.where(full, isa[np.minimum(sa + step, n)], n - sa)
+    padded = np.concatenate([text, np.zeros(step, dtype=np.int64)])
+
+    def column(c: int) -> np.ndarray:
+        if c < pb:
+            return (psi >> c) & 1
+        if c == pb:
+            return full.astype(np.int64)
+        base, bit = step - 1 - (c - pb - 1) // 2, (c - pb - 1) % 2
+        return np.where(sa + base < n, (padded[np.minimum(sa + base, n + step - 1)] >> bit) & 1, 0)
+
+    return lambda lo, hi: np.stack([column(c) for c in range(lo, hi)], axis=1)
+
+
+async def _shared_suffix_array(text, plain_sa, n: int, reference_party: int, build: str,
+                               keyring: KeyRing) -> np.ndarray:
+    """Raw GF(2^31-1) shares of the suffix array of the indexed text (n + 1 entries): input by the owner
+    (``plain_sa``, None elsewhere) or computed by the secure BWT construction."""
     if build == "owner":
-        return await input_raw(suffix_array(text) if text is not None else None, (n + 1,), FIELD,
-                               reference_party, keyring)
+        return await input_raw(plain_sa, (n + 1,), FIELD, reference_party, keyring)
     from ..bwt import bwt_sectype, secure_suffix_array_bwt
 
     stype = bwt_sectype(n)

@@ -5,7 +5,7 @@ predict.  :func:`plan` is the contract with the search orchestration (``--engine
 Memory model (bytes per party, measured on the 3-party runs of ``benchmarks/fm_scale.py``):
 the baseline process, the index kept for the whole run (uint32 key bits, SA, N flags, the opened shuffled
 SA, the packed verification table), the ledger's transcript (4 bytes per opened value, every sort round's
-shuffled destinations included), plus the largest transient of the phase running: a radix round
+shuffled destinations included, up to ``ledger.TRANSCRIPT_LIMIT`` values), plus the largest transient of the phase running: a radix round
 (:data:`BYTES_SORT_ROW` per merged row), a shuffle of a column chunk (:data:`BYTES_SHUFFLED` per value in
 flight), a bit decomposition (:data:`BYTES_DECOMPOSED` per element).  Time model: seconds per unit of
 :func:`cost_features` (:data:`COST_SECONDS`, least squares on the same benchmark).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from ...core.ledger import TRANSCRIPT_LIMIT
 from ...core.memory import BASELINE_BYTES, MemoryPlan
 from collections import Counter
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ BYTES_SORT_ROW = {3: 700, 2: 450}
 DIGIT_SECONDS = {3: 1.0, 2: 1.15}  #: relative seconds per key bit of a radix sort by digit width (docs/core.md)
 BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, shares, messages in flight)
 BYTES_DECOMPOSED = FIELD_BITS * 8 * 5  #: per field element being bit-decomposed (31 bit columns, ~5 copies)
-TRANSCRIPT_BYTES = 4  #: per opened value: core's ledger keeps every party's view (its transcript, uint32) for the run
+TRANSCRIPT_BYTES = 4  #: per opened value kept in core's ledger transcript (uint32), up to ledger.TRANSCRIPT_LIMIT values
 
 #: seconds per unit of each :func:`cost_features` term at 3 parties, fitted to benchmarks/fm_scale.py
 COST_SECONDS = {"build": 3.1e-7, "row_bits": 7.3e-7, "row_lanes": 7.6e-7, "decomposed": 6e-8, "calls": 0.02}
@@ -148,7 +149,7 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
     build = rows * (2 * 8 + 6 * 8 + chunk * BYTES_SHUFFLED)  # code bits, the owner's suffix sorting, a chunk
     phases = [build]
     per_candidate = 0
-    opened = rows  # values every party keeps in its ledger's transcript: the shuffled SA, every sort round
+    opened = rows  # values opened to every party (the shuffled SA, every sort round): its transcript keeps the first
     for b in _batches(read_lengths, batch):
         patterns = b.patterns(k, strands)
         distinct = len(b.pattern_lengths(k))
@@ -174,7 +175,7 @@ def _peak(n: int, read_lengths, k: int, strands: int, cap: int, h: int, chunk: i
         # + one-hot, indicators: 16.5 kB per 100 bp candidate with 1 party, ~23 kB with 3 (fm_scale, 200 kbp)
         per_candidate = max(per_candidate, words * BYTES_DECOMPOSED + m * 4 * 8 * 6)
         phases.append(during + held + (candidates if verify_chunk is None else verify_chunk) * per_candidate)
-    return kept + TRANSCRIPT_BYTES * opened + max(phases), per_candidate
+    return kept + TRANSCRIPT_BYTES * min(opened, TRANSCRIPT_LIMIT) + max(phases), per_candidate
 
 
 def _option(n, read_lengths, k, strands, cap, h, batch, chunk, digit_bits, build, budget) -> MemoryPlan:
