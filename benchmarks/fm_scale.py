@@ -109,10 +109,20 @@ def case(reference: str, reads: str, n: int, count: int, k: int, budget: int, fo
             **party_stats(results)}
 
 
+def _fm_run(case: dict) -> tuple[dict | None, dict]:
+    """(the fm plan's details, index and search seconds) of one unsharded fm case of this benchmark or of
+    ``search_scale.py`` (whose ``--engine auto`` cases ran fm); (None, {}) for any other case."""
+    if "stats" in case:  # fm_scale.py
+        return case["plan"], case["stats"]
+    if case.get("engine_ran") == "fm" and case.get("shards_ran") == 1 and case.get("search_seconds"):
+        return case["memory_plan"], case
+    return None, {}
+
+
 def refit(paths: list[str]) -> dict:
-    """COST_SECONDS rescaled to measured runs: one factor for the index build (index seconds against the
-    ``build`` term) and one for the search (search seconds against the other terms), medians of the
-    ratios -- few, long runs do not pin down every term separately."""
+    """COST_SECONDS rescaled to measured runs (this benchmark's, or search_scale.py's fm cases): one factor
+    for the index build (index seconds against the ``build`` term) and one for the search (search seconds
+    against the other terms), medians of the ratios -- few, long runs do not pin down every term separately."""
     import json
     import statistics
 
@@ -120,13 +130,15 @@ def refit(paths: list[str]) -> dict:
     for path in paths:
         with open(path, encoding="utf-8") as f:
             for r in json.load(f)["cases"]:
-                d = r["plan"]
+                d, seconds = _fm_run(r)
+                if d is None:
+                    continue
                 features = fmsearch.cost_features(r["reference_bp"], [READ_LENGTH] * r["reads"], r["k"], 2,
                                                   step=d["step"], chunk=d["chunk"], batch=d["batch"],
-                                                  verify_chunk=d["verify_chunk"])
+                                                  verify_chunk=d["verify_chunk"], digit_bits=d["digit_bits"])
                 model = {name: fmsearch.COST_SECONDS[name] * value for name, value in features.items()}
-                build.append(r["stats"]["index_seconds"] / model["build"])
-                search.append(r["stats"]["search_seconds"] / (sum(model.values()) - model["build"]))
+                build.append(seconds["index_seconds"] / model["build"])
+                search.append(seconds["search_seconds"] / (sum(model.values()) - model["build"]))
     b, s = statistics.median(build), statistics.median(search)
     return {name: float(f"{value * (b if name == 'build' else s):.3g}")
             for name, value in fmsearch.COST_SECONDS.items()}

@@ -129,7 +129,9 @@ def run_case(folder, size, reads, k, engine, args) -> dict:
     case.update(engine_ran=summary.get("engine"), plan=summary.get("plan"), shards_ran=summary.get("shards", 1),
                 protocol_s=round(summary["wall_seconds"], 1), bytes_sent=summary["bytes_sent"],
                 peak_rss_gib={p: round(v / 2**30, 3) for p, v in summary["peak_rss_bytes"].items()},
-                shard_seconds=summary.get("shard_seconds"), hits=len(got), bowtie_hits=len(expected),
+                shard_seconds=summary.get("shard_seconds"), index_seconds=summary.get("index_seconds"),
+                search_seconds=summary.get("search_seconds"), memory_plan=summary.get("memory_plan"),
+                hits=len(got), bowtie_hits=len(expected),
                 equal_to_bowtie=got == expected, bowtie_s=round(bowtie_s, 3),
                 reads_overflowed=summary.get("reads_overflowed"))
     return case
@@ -217,6 +219,13 @@ def main() -> int:
                     case = run_case(folder, size, reads, k, engine, args)
                     print(json.dumps(case), flush=True)
                     cases.append(case)
+                    everything = write(args, previous, cases)  # after every case: a long run keeps its results
+    print(args.output, plot(everything))
+    return 0
+
+
+def write(args, previous: list[dict], cases: list[dict]) -> list[dict]:
+    """Write this invocation's cases with the earlier invocations' other cases; returns them all."""
     key = ("reference_bp", "reads", "k", "engine", "shards", "workers")
     kept = [c for c in previous if not any(all(c.get(x) == d.get(x) for x in key) for d in cases)]
     everything = kept + cases
@@ -225,8 +234,7 @@ def main() -> int:
                    "genome": "E. coli 536, NC_008253 (bowtie-examples)", "cases": everything,
                    "projection": projection(everything, args.project_workers)}, f, indent=1)
         f.write("\n")
-    print(args.output, plot(everything))
-    return 0
+    return everything
 
 
 if __name__ == "__main__":
