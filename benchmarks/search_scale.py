@@ -138,13 +138,18 @@ def run_case(folder, size, reads, k, engine, args) -> dict:
 
 
 def projection(cases: list[dict], workers: list[int]) -> list[dict]:
-    """From every sharded case: seconds per shard and per base, scaled to 50 Mbp and 3.1 Gbp with W workers
-    per organisation (shards of the measured size, W at a time; same reads)."""
+    """From every sharded case, and every unsharded fm case taken as one shard of its size (a shard is a
+    session of its own: the same protocol on a piece that also holds read length - 1 bases of overlap):
+    seconds per shard, scaled to 50 Mbp and 3.1 Gbp with W workers per organisation (shards of the measured
+    size, W at a time; same reads)."""
     out = []
     for c in cases:
-        if not c.get("shard_seconds") or c.get("shards_ran", 1) < 2:
+        if c.get("shards_ran", 1) >= 2 and c.get("shard_seconds"):
+            per_shard = sorted(c["shard_seconds"])[len(c["shard_seconds"]) // 2]
+        elif c.get("shards_ran") == 1 and c.get("engine_ran") == "fm" and c.get("protocol_s"):
+            per_shard = c["protocol_s"]
+        else:
             continue
-        per_shard = sorted(c["shard_seconds"])[len(c["shard_seconds"]) // 2]
         shard_bp = c["reference_bp"] / c["shards_ran"]
         for target in (HUMAN_CHROMOSOME, HUMAN_GENOME):
             shards = -(-target // int(shard_bp))
