@@ -69,6 +69,9 @@ async def raw_roundtrip(shape):
     shares = await core.input_raw(values if mpc.pid == 0 else None, shape, core.SMALL_FIELD, 0, keyring)
     squares = await core.multiply(shares, shares, core.SMALL_FIELD, keyring)
     everyone = await core.open(core.RawShares(squares), what="test.output", why="test")
+    unreduced = await core.open(core.RawShares(fieldops.mul(shares, shares, p), degree=2 * mpc.threshold),
+                                what="test.output", why="test")
+    assert unreduced.tolist() == everyone.tolist()  # a local product opens from 2t + 1 shares
     one = await core.open(core.RawShares(shares), to=len(mpc.parties) - 1, what="test.output", why="test")
     return (everyone.tolist(), None if one is None else one.tolist(), ((values * values) % p).tolist(),
             values.tolist())

@@ -142,18 +142,20 @@ def lagrange_at_zero(xs, modulus: int) -> list[int]:
 
 
 class RawShares(mpc.SecureObject):
-    """This party's degree-t raw shares (int64 in [0, p), p < 2³¹) of a secret array, for
-    :func:`securegenome.core.open`: each receiver gets the shares of its t predecessors (uint32 words, as
-    MPyC's own output does) and recombines them in one numba pass.  Opens to an int64 array of the same
-    shape; a million values cost milliseconds instead of the seconds of MPyC's Python-int field arrays."""
+    """This party's raw shares (int64 in [0, p), p < 2³¹) of a secret array, for
+    :func:`securegenome.core.open`: each receiver gets the shares of ``degree`` other parties (degree t by
+    default; 2t for an unreduced product) as 4-byte words and recombines them in one numba pass.  Opens to
+    an int64 array of the same shape; a million values cost milliseconds instead of the seconds of MPyC's
+    Python-int field arrays."""
 
-    __slots__ = ("modulus",)
+    __slots__ = ("modulus", "degree")
 
-    def __init__(self, share: np.ndarray, modulus: int = SMALL_PRIME):
+    def __init__(self, share: np.ndarray, modulus: int = SMALL_PRIME, degree: int | None = None):
         if not _is_small(modulus):
             raise ValueError("RawShares holds shares of fields below 2^31")
         super().__init__(np.asarray(share, dtype=np.int64))
         self.modulus = modulus
+        self.degree = degree
 
     @property
     def size(self) -> int:
@@ -162,16 +164,18 @@ class RawShares(mpc.SecureObject):
     @classmethod
     async def _output(cls, x, receivers, threshold):
         [a] = x
-        m, t, me, p = len(mpc.parties), mpc.threshold, mpc.pid, a.modulus
-        for peer in receivers:
-            if 0 < (peer - me) % m <= t:
-                mpc._send_message(peer, _marshal(a.share.reshape(-1), p))
-        if me not in receivers:
-            return [None]
-        senders = [(me - t + j) % m for j in range(t)]
-        points = [_unmarshal(await _received(pid), p, a.size) for pid in senders] + [a.share.reshape(-1)]
-        weights = lagrange_at_zero([pid + 1 for pid in senders] + [me + 1], p)
-        return [fieldops.lincomb(points, weights, p).reshape(a.share.shape)]
+        degree, p, result = mpc.threshold if a.degree is None else a.degree, a.modulus, None
+        for receiver in receivers:
+            points = [receiver] + [pid for pid in range(len(mpc.parties)) if pid != receiver][:degree]
+            if len(points) != degree + 1:
+                raise ValueError(f"degree-{degree} shares need {degree + 1} parties")
+            if mpc.pid in points[1:]:
+                mpc._send_message(receiver, _marshal(a.share.reshape(-1), p))
+            if mpc.pid == receiver:
+                shares = [a.share.reshape(-1)] + [_unmarshal(await _received(pid), p, a.size) for pid in points[1:]]
+                weights = lagrange_at_zero([pid + 1 for pid in points], p)
+                result = fieldops.lincomb(shares, weights, p).reshape(a.share.shape)
+        return [result]
 
 
 def _marshal(value: np.ndarray, modulus: int) -> bytes:

@@ -12,7 +12,7 @@ MPyC's ``_reshare`` does), so they interleave safely with ordinary MPyC calls:
   computed locally from MPyC's PRSS keys (Cramer-Damgaard-Ishai 2005), restricted to the key sets the
   receiver lacks: the only ones that hide anything from it;
 - :class:`Shares`       wraps shares of any degree for :func:`securegenome.core.open`, which records the
-  release in the ledger; MPyC's ``output`` hands the opening to :meth:`Shares._output`.
+  release in the ledger (the core's :class:`~securegenome.core.RawShares` over this field).
 
 Party i evaluates sharing polynomials at x = i + 1, as MPyC does.  Shares travel as uint32.
 """
@@ -29,6 +29,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ._mpyc import mpc
+from .shuffle import RawShares
 
 P = 4_194_301  # 2^22 - 3, prime: products of two elements fit int64, 1024 of them fit float64 exactly
 BITS = 22
@@ -323,33 +324,13 @@ async def reduce_degree(shares: np.ndarray) -> np.ndarray:
     return out.reshape(shares.shape)
 
 
-class Shares(mpc.SecureObject):
+class Shares(RawShares):
     """Shares (int64 or uint32, in [0, P)) of a secret array with a sharing polynomial of ``degree`` (t or 2t).
 
-    Only for :func:`securegenome.core.open`: MPyC's ``output`` calls :meth:`_output`, which sends the
-    shares of ``degree + 1`` parties (the receiver's own among them) to each receiver."""
+    Only for :func:`securegenome.core.open`: the core's :class:`~securegenome.core.RawShares` over GF(P),
+    whose opening sends the shares of ``degree`` other parties to each receiver."""
 
-    __slots__ = ("degree",)
+    __slots__ = ()
 
     def __init__(self, share: np.ndarray, degree: int):
-        super().__init__(share)
-        self.degree = degree
-
-    @property
-    def size(self) -> int:
-        return int(self.share.size)
-
-    @classmethod
-    async def _output(cls, x, receivers, threshold):
-        [a] = x
-        values = None
-        for receiver in receivers:
-            points = [receiver] + [pid for pid in range(len(mpc.parties)) if pid != receiver][:a.degree]
-            if len(points) != a.degree + 1:
-                raise ValueError(f"degree-{a.degree} shares need {a.degree + 1} parties")
-            if mpc.pid in points[1:]:
-                _send(receiver, a.share.reshape(-1))
-            if mpc.pid == receiver:
-                out = await _combine(a.share, points, lagrange_at_zero([pid + 1 for pid in points]))
-                values = out.reshape(a.share.shape)
-        return [values]
+        super().__init__(share, P, degree)
