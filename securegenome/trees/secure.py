@@ -101,80 +101,127 @@ class Arithmetic:
             start += size
         return out
 
-    async def _random_bits(self, N: int, l: int, k: int):
-        """Secret random bits (N, l) shared in GF(2^31-1) and in the counting field, and N random integers of
-        about k bits in the counting field: every one of parties 0..t contributes (the bits are the XOR, the
-        integers the sum of the contributions), so no t parties know them.  All inputs in one round, the
-        XORs in one more (t = 1)."""
+    async def _masks(self, N: int, L: int, k: int):
+        """Random masks for N comparisons: per contributor j = 0..t an integer r_j of L + k bits, shared in the
+        counting field, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in
+        both fields (the XOR of one bit from every contributor: no t parties know it).  One input round and
+        one round of products (the XORs)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
-        contributors = range(mpc.threshold + 1)
+        powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
         draws = []
-        for j in contributors:
-            mine = (np.frombuffer(secrets.token_bytes(N * l), dtype=np.uint8).astype(np.int64) & 1).reshape(N, l) \
-                if mpc.pid == j else None
-            top = np.array([secrets.randbits(k) for _ in range(N)], dtype=object).reshape(N, 1) \
-                if mpc.pid == j else None
-            big = np.concatenate((mine.astype(object), top), axis=1) if mpc.pid == j else None
-            draws += [core.input_raw(mine, (N, l), small, j, self.keyring),
-                      core.input_raw(big, (N, l + 1), field, j, self.keyring)]
-        # the keys are exchanged already, so the inputs start in the same order on every party
+        for j in range(mpc.threshold + 1):
+            low = big = lift = None
+            if mpc.pid == j:
+                low = np.frombuffer(secrets.token_bytes(N * L), dtype=np.uint8).astype(np.int64).reshape(N, L) & 1
+                high = np.frombuffer(secrets.token_bytes(8 * N), dtype=np.uint64) >> np.uint64(64 - k)
+                value = high.astype(object) << L
+                for s, pw in zip(range(0, L, 62), powers):
+                    value = value + ((low[:, s:s + len(pw)] @ pw).astype(object) << s)
+                lift = np.frombuffer(secrets.token_bytes(N), dtype=np.uint8).astype(np.int64) & 1
+                big = np.stack((value, lift.astype(object)), axis=1)
+                low = np.concatenate((low, lift.reshape(N, 1)), axis=1)
+            draws += [core.input_raw(low, (N, L + 1), small, j, self.keyring),
+                      core.input_raw(big, (N, 2), field, j, self.keyring)]
         shares = await asyncio.gather(*draws)
-        r_small, r_big, high = shares[0], shares[1][:, :l], shares[1][:, l]
-        for j in range(1, len(contributors)):
-            s, b = shares[2 * j], shares[2 * j + 1]
-            ps, pb = await asyncio.gather(core.multiply(r_small, s, small, self.keyring),
-                                          core.multiply(r_big, b[:, :l], field, self.keyring))
-            r_small, r_big = (r_small + s - 2 * ps) % p, (r_big + b[:, :l] - 2 * pb) % q
-            high = (high + b[:, l]) % q
-        return r_small, r_big, high
+        bits = [s[:, :L] for s in shares[0::2]]
+        mask = sum(s[:, 0] for s in shares[1::2]) % q
+        lift_small, lift_big = shares[0][:, L], shares[1][:, 1]
+        for s, b in zip(shares[2::2], shares[3::2]):
+            ps, pb = await asyncio.gather(core.multiply(lift_small, s[:, L], small, self.keyring),
+                                          core.multiply(lift_big, b[:, 1], field, self.keyring))
+            lift_small, lift_big = (lift_small + s[:, L] - 2 * ps) % p, (lift_big + b[:, 1] - 2 * pb) % q
+        return bits, mask, lift_small, lift_big
 
     async def nonneg(self, x, bits: int):
         """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
 
-        With y = x + 2^bits, [x >= 0] is bit ``bits`` of y.  Random bits r_i and an integer h from t+1
-        parties (:meth:`_random_bits`); c = y + Σ r_i 2^i + 2^bits·h is opened (``trees.masked_values``:
-        statistically hiding).  Then [x >= 0] = floor(c / 2^bits) - h - [c mod 2^bits < r], and the
-        comparison of the public low bits of c with the secret bits r is a prefix-OR of their XOR from the
-        top (log₂ bits rounds) and one inner product in GF(2^31-1); the result moves into the counting
-        field with one more random bit (``trees.masked_bits``).  About 12 rounds, whatever the bit length.
+        With y = x + 2^l (l = bits, L = l + 1), 0 < y < 2^L and [x >= 0] is bit l of y.  Every contributor
+        j = 0..t adds a random integer r_j of L + k bits whose low L bits it also shares in GF(2^31-1)
+        (:meth:`_masks`); c = y + Σ_j r_j is opened (``trees.masked_values``: statistically hiding, k <= 30).
+        Since y < 2^L, y = (c - Σ_j r_j) mod 2^L = (c + t + 1 + Σ_j ~r_j) mod 2^L (~ the L-bit complement):
+        an addition of the public c + t + 1 and t + 1 secret bit vectors, done in GF(2^31-1) with int64
+        arithmetic: carry-save adders down to two operands (one round each with a public operand), then
+        the carry into bit l from a log-depth generate/propagate tree (2 products per merge).  The result
+        bit moves into the counting field by XOR with a random bit shared in both fields
+        (``trees.masked_bits``: uniformly random).  About 4·L products in GF(2^31-1) and a constant number
+        of counting-field operations per comparison; ⌈log₂ l⌉ + 6 rounds.
         """
         shape = x.shape
         flat = x.reshape(-1)
-        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays of big-field shares
+        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays
             parts = [await self.nonneg(flat[i:i + COMPARE_CHUNK], bits)
                      for i in range(0, flat.shape[0], COMPARE_CHUNK)]
             return mpc.np_concatenate(parts).reshape(shape)
         N, l = flat.shape[0], bits
+        L = l + 1
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
-        k = min(mpc.options.sec_param, q.bit_length() - l - 3 - (mpc.threshold + 1).bit_length())
+        contributors = mpc.threshold + 1
+        k = min(mpc.options.sec_param, q.bit_length() - L - 2 - contributors.bit_length())
         if k < 20:
             raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
-        r_small, r_big, high = await self._random_bits(N, l + 1, k)   # bit l: for moving the result
-        lift_small, lift_big = r_small[:, l], r_big[:, l]
-        r_small, r_big = r_small[:, :l], r_big[:, :l]
-        powers = np.array([1 << i for i in range(l)], dtype=object)
-        mask = ((r_big * powers).sum(axis=1) + (high << l)) % q
+        r_bits, mask, lift_small, lift_big = await self._masks(N, L, k)
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
         c = await core.open(masked, what="trees.masked_values",
                             why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
                                 "statistically hidden")
         c = np.asarray(c, dtype=object) % q
-        low = core.bits_of(np.asarray(c % (1 << l), dtype=object), l)           # (N, l), least significant first
-        differ = (low + r_small - 2 * low * r_small) % p
-        prefix = differ[:, ::-1]                                                # most significant first
-        step = 1
-        while step < l:                                                         # prefix OR, log₂ l rounds
-            both = await core.multiply(prefix[:, step:], prefix[:, :-step], small, self.keyring)
-            prefix = np.concatenate((prefix[:, :step], (prefix[:, step:] + prefix[:, :-step] - both) % p), axis=1)
-            step *= 2
-        above = prefix[:, ::-1]                                                 # OR of the bits >= i
-        first = (above - np.concatenate((above[:, 1:], np.zeros((N, 1), dtype=np.int64)), axis=1)) % p
-        below = await core.multiply_sum(first.T, r_small.T, small, self.keyring)  # [c_low < r_low]
-        borrow = await self._lift(below, lift_small, lift_big)
-        result = (c >> l) - core.secure_array(self.secint, field, high) - borrow
-        return result.reshape(shape)
+        public = core.bits_of((c + contributors) % (1 << L), L)                 # (N, L), least significant first
+        operands = [(1 - r) % p for r in r_bits]                                # the complements ~r_j
+        P, Q = operands.pop(), None
+        if operands:                                                            # carry-save: public + 2 secret
+            u, v = P, operands.pop()
+            uv = await core.multiply(u, v, small, self.keyring)
+            P, Q = self._csa(public, u, v, uv, p)
+            public = None
+        while operands:                                                         # carry-save: 3 secret
+            w = operands.pop()
+            pq = await core.multiply(P, Q, small, self.keyring)
+            xor = (P + Q - 2 * pq) % p
+            xw = await core.multiply(xor, w, small, self.keyring)
+            P, Q = (xor + w - 2 * xw) % p, self._shifted((pq + xw) % p)
+        if public is not None:                                                  # public + 1 secret operand
+            g = public * P % p
+            prop = (public + P - 2 * g) % p
+        else:
+            g = await core.multiply(P, Q, small, self.keyring)
+            prop = (P + Q - 2 * g) % p
+        carry = await self._carry(g[:, :l], prop[:, :l], p)                     # into bit l
+        top = prop[:, l]
+        result = (top + carry - 2 * await core.multiply(top, carry, small, self.keyring)) % p
+        return (await self._lift(result, lift_small, lift_big)).reshape(shape)
+
+    @staticmethod
+    def _shifted(carry):
+        out = np.zeros_like(carry)
+        out[:, 1:] = carry[:, :-1]
+        return out
+
+    def _csa(self, public, u, v, uv, p):
+        """Carry-save adder of the public bits ``public`` and secret bits u, v (uv = u·v in shares): the sum
+        bits and the carries shifted up one position (bits above L fall off: arithmetic mod 2^L)."""
+        xor = (u + v - 2 * uv) % p
+        s = np.where(public == 1, 1 - xor, xor) % p
+        majority = np.where(public == 1, u + v - uv, uv) % p
+        return s, self._shifted(majority)
+
+    async def _carry(self, g, prop, p):
+        """Carry out of the addition with generate bits g and propagate bits prop (N, l), least significant
+        first: a tree of (G, P) merges, G = G_hi + P_hi·G_lo, P = P_hi·P_lo, one round per level."""
+        small = core.SMALL_FIELD
+        while g.shape[1] > 1:
+            half = g.shape[1] // 2
+            lo_g, hi_g = g[:, 0:2 * half:2], g[:, 1:2 * half:2]
+            lo_p, hi_p = prop[:, 0:2 * half:2], prop[:, 1:2 * half:2]
+            both = await core.multiply(np.concatenate((hi_p, hi_p), axis=1), np.concatenate((lo_g, lo_p), axis=1),
+                                       small, self.keyring)
+            new_g, new_p = (hi_g + both[:, :half]) % p, both[:, half:]
+            if g.shape[1] % 2:
+                new_g = np.concatenate((new_g, g[:, -1:]), axis=1)
+                new_p = np.concatenate((new_p, prop[:, -1:]), axis=1)
+            g, prop = new_g, new_p
+        return g[:, 0]
 
     async def _lift(self, bit, r_small, r_big):
         """Raw GF(2^31-1) shares of bits -> the same bits in the counting field, by XOR with random bits
