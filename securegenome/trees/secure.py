@@ -68,7 +68,9 @@ LEAKAGE = {
 }
 
 CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
-COMPARE_CHUNK = 50_000  # values per comparison batch: its bits in the counting field are Python integers
+COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
+ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
+ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
 
 
 class Arithmetic:
@@ -238,9 +240,17 @@ class Arithmetic:
         """Per row of the (K, N) arrays: the first column maximising a/b (b > 0; integers a if b is None).
 
         Returns (a, b, payloads) at the winning column, shape (K,).  Pairs of neighbours play; the right
-        one wins only if strictly greater, so the first maximum survives every round.
+        one wins only if strictly greater, so the first maximum survives every round.  Once few players
+        are left (:func:`all_pairs_affordable`), one round of all pairs finishes (:meth:`pair_winners`):
+        one comparison step instead of ⌈log₂ N⌉.
         """
         while a.shape[1] > 1:
+            if all_pairs_affordable(*a.shape):
+                diff = await self.pair_differences(a, b)
+                winners = await self.pair_winners(await self.nonneg(diff, bits), a.shape[1])
+                players = [a] + ([] if b is None else [b]) + payloads
+                won = await self.select(winners, players)
+                return won[0], (None if b is None else won[1]), won[1 + (b is not None):]
             half = a.shape[1] // 2
             al, ar = a[:, 0:2 * half:2], a[:, 1:2 * half:2]
             if b is None:
@@ -257,6 +267,57 @@ class Arithmetic:
                    mpc.np_concatenate((x[:, 0:2 * half:2] + g, x[:, -1:]), axis=1) for x, g in zip(players, gains)]
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
+
+    async def pair_differences(self, a, b):
+        """For every pair i < j of columns of the (K, N) scores: a value >= 0 iff score j > score i."""
+        I, J = pairs(a.shape[1])
+        if b is None:
+            return a[:, J] - a[:, I] - 1
+        left_cross, right_cross = await self.mul((a[:, J], b[:, I]), (a[:, I], b[:, J]))
+        return left_cross - right_cross - 1
+
+    async def pair_winners(self, beats, N: int):
+        """One-hot (K, N) of the first maximum from the pair bits beats[:, p] = [score J_p > score I_p]:
+        column i wins iff it beats every column before it and no column after it beats it.  The N - 1
+        factors per column are multiplied in a tree (⌈log₂(N - 1)⌉ rounds)."""
+        index, complement = pair_factors(N)
+        f = beats[:, index.ravel()].reshape(beats.shape[0], N, N - 1)
+        f = f + complement.astype(object) * (1 - 2 * f)                     # 1 - bit where column i is I_p
+        while f.shape[2] > 1:
+            half = f.shape[2] // 2
+            [prod] = await self.mul((f[:, :, :half], f[:, :, half:2 * half]))
+            f = prod if f.shape[2] == 2 * half else mpc.np_concatenate((prod, f[:, :, -1:]), axis=2)
+        return f[:, :, 0]
+
+    async def select(self, onehot, players: list) -> list:
+        """Per row, Σ_i onehot[:, i]·x[:, i] for every (K, N) array x of ``players`` (one round)."""
+        products = await self.mul(*((onehot, self.secure(x)) for x in players))
+        return [p.sum(axis=1) for p in products]
+
+
+def all_pairs_affordable(K: int, N: int) -> bool:
+    """All-pairs comparisons (K·N(N-1)/2) instead of the remaining ⌈log₂ N⌉ neighbour rounds (K·(N-1)
+    comparisons): when they are few in absolute terms or at most ALL_PAIRS_FACTOR times as many."""
+    return N > 1 and K * N * (N - 1) // 2 <= max(ALL_PAIRS_MIN, ALL_PAIRS_FACTOR * K * (N - 1))
+
+
+def pairs(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (I, J) of all pairs i < j of 0..N-1."""
+    I, J = np.triu_indices(N, 1)
+    return I, J
+
+
+def pair_factors(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column i, the N - 1 pairs it plays (index into :func:`pairs`) and whether it is the first (I)
+    of the pair, where its factor is 1 - [J beats I]."""
+    I, J = pairs(N)
+    index = np.zeros((N, N - 1), dtype=np.int64)
+    complement = np.zeros((N, N - 1), dtype=np.int64)
+    for i in range(N):
+        mine = np.flatnonzero((I == i) | (J == i))
+        index[i] = mine
+        complement[i] = I[mine] == i
+    return index, complement
 
 
 class Learner:
