@@ -417,8 +417,9 @@ class Learner:
                 out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=object), (K, k - 1)), None)
         return out
 
-    async def best_splits(self, MY, totals, mask: np.ndarray):
-        """Per node (K): the best candidate's score (a, b), threshold code and feature, over all features.
+    async def best_splits(self, MY, totals, mask: np.ndarray, node_checks):
+        """Per node (K): the best candidate's score (a, b), threshold code, feature and validity bit, over all
+        features; and the bits [node_checks >= 0] (K, m), compared in the first chunk's batch.
 
         Features are taken in chunks of about CHUNK candidate-node pairs; the candidates of a chunk play
         one tournament together (its rounds are shared by all features), the chunk winners a final one.
@@ -432,20 +433,24 @@ class Learner:
                 pairs = 0
             chunks[-1].append(j)
             pairs += K * self._candidates(j)
-        winners = []
+        winners, node_bits = [], None
         for chunk in chunks:
             if chunk:
                 counts = await self.candidate_counts(chunk, MY)
-                winners.append(await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
-                                                         for j in chunk]))
+                winner, bits = await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
+                                                         for j in chunk], node_checks if node_bits is None else None)
+                winners.append(winner)
+                node_bits = bits if node_bits is None else node_bits
+        if node_bits is None:
+            node_bits = await self.ar.nonneg(node_checks, self.weight_bits)
         if not winners:
-            return None
+            return None, node_bits
         if len(winners) == 1:
-            return winners[0]
+            return winners[0], node_bits
         stack = lambda xs: mpc.np_stack(xs, axis=1)                          # (K, chunks)
-        a, b, [t, f] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
-                                               [stack([w[i] for w in winners]) for i in (2, 3)], self.score_bits)
-        return a, b, t, f
+        a, b, [t, f, v] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
+                                                  [stack([w[i] for w in winners]) for i in (2, 3, 4)], self.score_bits)
+        return (a, b, t, f, v), node_bits
 
     async def _scores(self, j: int, counts, totals, mask: np.ndarray):
         """Feature j's candidates (K, N_j): proxy numerator a, denominator b, n_left, n_right, threshold, an
@@ -465,18 +470,30 @@ class Learner:
         return a.T, b.T, n_left.T, n_right.T, self.ar.secure(thresholds), extra.T, \
             np.full((K, a.shape[0]), j, dtype=object)
 
-    async def _chunk_winner(self, chunk):
-        """One first-maximum tournament over the candidates of several features."""
+    async def _chunk_winner(self, chunk, node_checks):
+        """One first-maximum tournament over the candidates of several features; the validity comparisons
+        (min_samples_leaf on both sides) share one batch with ``node_checks`` (if given)."""
         a, b, n_left, n_right, thresholds, extra, feature = (
             mpc.np_concatenate([c[i] for c in chunk], axis=1) if i != 6 else
             np.concatenate([c[i] for c in chunk], axis=1) for i in range(7))
-        ok = await self.ar.nonneg(mpc.np_stack((n_left, n_right)) - self.min_samples_leaf, self.weight_bits)
-        [both] = await self.ar.mul((ok[0], ok[1]))
-        [valid] = await self.ar.mul((both, extra))
-        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
+        sides = (mpc.np_stack((n_left, n_right)) - self.min_samples_leaf).reshape(-1)
+        checks = sides if node_checks is None else mpc.np_concatenate((sides, node_checks.reshape(-1)))
+        ok = await self.ar.nonneg(checks, self.weight_bits)
+        node_bits = None if node_checks is None else ok[sides.shape[0]:].reshape(node_checks.shape)
+        ok = ok[:sides.shape[0]].reshape((2,) + a.shape)
+        both, a, b = await self.ar.mul((ok[0], ok[1]), (extra, a + 1), (extra, b - 1))
+        valid, a, b = await self.ar.mul((both, extra), (both, a), (both, b))
         a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
-        a, b, [t, f] = await self.ar.first_max(a, b, [thresholds, feature], self.score_bits)
-        return a, b, t, f
+        a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
+        return (a, b, t, f, v), node_bits
+
+    async def _labels(self, beats, K: int):
+        """The majority class of every node (ties to the smallest class) from the bits of its class pairs."""
+        if self.C == 1:
+            return self.ar.secure(np.zeros(K, dtype=object))
+        winners = await self.ar.pair_winners(beats, self.C)
+        [label] = await self.ar.select(winners, [np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))])
+        return label
 
     async def grow(self, roots: list[np.ndarray], feature_masks=None) -> list[Tree]:
         """Grow one tree per entry of ``roots`` (public row weights) layer by layer; returns the opened trees.
@@ -497,21 +514,25 @@ class Learner:
             MY = MY.reshape(self.n, K * self.C)
             totals = MY.sum(axis=0).reshape(K, self.C)
             size = totals.sum(axis=1)
-            top, _, [label] = await self.ar.first_max(totals, None, [np.broadcast_to(
-                np.arange(self.C, dtype=object), (K, self.C))], self.weight_bits)
+            class_pairs = await self.ar.pair_differences(totals, None) if self.C > 1 else None  # (K, C(C-1)/2)
             if depth == self.max_depth:
+                label = await self._labels(None if class_pairs is None else
+                                           await self.ar.nonneg(class_pairs, self.weight_bits), K)
                 split = np.zeros(K, dtype=bool)
             else:
-                pure, large = await self.ar.nonneg(mpc.np_stack((top - size, size - 2 * self.min_samples_leaf)),
-                                                   self.weight_bits)
+                # per node, in the first comparison batch: [count_c >= size] (pure: one of them, if the node
+                # is not empty; empty nodes fail the size test), [size >= 2·min_samples_leaf], class pairs
+                checks = [totals - size.reshape(K, 1), (size - 2 * self.min_samples_leaf).reshape(K, 1)]
+                checks += [] if class_pairs is None else [class_pairs]
                 mask = np.ones((K, self.d), dtype=bool) if feature_masks is None else \
                     np.array([feature_masks(t, node) for t, node in nodes], dtype=bool).reshape(K, self.d)
-                best = await self.best_splits(MY, totals, mask)
+                best, node_bits = await self.best_splits(MY, totals, mask, mpc.np_concatenate(checks, axis=1))
+                pure, large = node_bits[:, :self.C].sum(axis=1), node_bits[:, self.C]
+                label = await self._labels(node_bits[:, self.C + 1:], K)
                 if best is None:
                     split = np.zeros(K, dtype=bool)
                 else:
-                    a, _, threshold, feature = best
-                    found = await self.ar.nonneg(a, self.score_bits)
+                    _, _, threshold, feature, found = best
                     [both] = await self.ar.mul((1 - pure, large))
                     [splits] = await self.ar.mul((both, found))
                     split = np.asarray(await core.open(splits, what="trees.structure",
@@ -537,7 +558,11 @@ class Learner:
         return trees
 
     async def _route(self, trees, nodes, B, inner, f, thr, depth):
-        """Record the splits; each row of a split node goes left iff its code <= the node's threshold."""
+        """Record the splits; each row of a split node goes left iff its code <= the node's threshold.
+
+        Categorical splits need no comparison: 'code <= v' is the sum of the row's one-hot categories 0..v.
+        Numeric ones compare each row's value of its node's feature with the node's public threshold: one
+        comparison per row and tree."""
         children = []
         for k, j, t in zip(inner, f, thr):
             tree, node = nodes[k]
@@ -546,17 +571,24 @@ class Learner:
             tr.left[node], tr.right[node] = tr.add(depth + 1), tr.add(depth + 1)
             children += [(tree, tr.left[node]), (tree, tr.right[node])]
         member = B[:, inner]                                                 # (n, S)
-        chosen = self.X[:, f]                                                # (n, S): each node's feature
-        # a row sits in one node per tree: per tree, its node's feature value and threshold
-        owner = [nodes[k][0] for k in inner]
-        grown = sorted(set(owner))
-        group = np.zeros((len(inner), len(grown)), dtype=object)
-        group[np.arange(len(inner)), [grown.index(t) for t in owner]] = 1
-        [x] = await self.ar.mul((member, chosen))
-        x = x @ group                                                        # (n, trees)
-        t = (member * thr.astype(object).reshape(1, -1)) @ group
-        go_left = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T     # (n, S)
-        [left] = await self.ar.mul((member, go_left))
+        go_left = [None] * len(inner)
+        numeric = [s for s, j in enumerate(f) if not self.schema.is_categorical(j)]
+        for s, (j, t) in enumerate(zip(f, thr)):
+            if self.schema.is_categorical(j):
+                go_left[s] = self.onehot[j][:, :t + 1].sum(axis=1)
+        if numeric:
+            # a row sits in one node per tree: per tree, its node's feature value and threshold
+            owner = [nodes[inner[s]][0] for s in numeric]
+            grown = sorted(set(owner))
+            group = np.zeros((len(numeric), len(grown)), dtype=object)
+            group[np.arange(len(numeric)), [grown.index(t) for t in owner]] = 1
+            [x] = await self.ar.mul((member[:, numeric], self.X[:, f[numeric]]))
+            x = x @ group                                                    # (n, trees)
+            t = (member[:, numeric] * thr[numeric].astype(object).reshape(1, -1)) @ group
+            compared = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T  # (n, numeric splits)
+            for i, s in enumerate(numeric):
+                go_left[s] = compared[:, i]
+        [left] = await self.ar.mul((member, mpc.np_stack(go_left, axis=1)))
         B = mpc.np_stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
         return children, B
 
