@@ -228,6 +228,9 @@ def test_secure_forest_equals_twin(run1):
     codes, yy, _ = pooled([(X, y)])
     expected = forest.forest_twin(codes, yy, 2, seed=7, n_estimators=3, max_depth=2, max_features=2)
     assert [Tree.from_dict(t) for t in results[0].value["trees"]] == expected
+    assert results[0].value["majority"] == forest.majority_class(yy, 2)
+    check_ledger(results)
+    assert results[0].ledger.to_dict()["totals"]["trees.majority"] == 1
 
 
 @pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
@@ -243,10 +246,10 @@ def test_forest_seed_without_random_state_is_shared(run3):
 
 @pytest.mark.slow  # 24 forests of the twin: ~20 s idle
 def test_forest_accuracy_close_to_sklearn():
-    """The (twin = secure) forest's held-out accuracy, averaged over 3 splits x 8 seeds, is close to
-    sklearn's with the same hyper-parameters: measured 93.5% against 94.8%.  The gap is the vote ties
-    (2% of the test rows): ours votes with 0/1 leaves, sklearn averages leaf frequencies, which stay
-    secret here."""
+    """The (twin = secure) forest's held-out accuracy, averaged over 3 splits x 8 seeds, is within 1 point
+    of sklearn's with the same hyper-parameters: measured 94.5% against 94.8%.  Ours votes with 0/1 leaves
+    (sklearn averages leaf frequencies, which stay secret here); ties (2% of the test rows with 10 trees)
+    go to the training set's majority class (to the smallest class: 93.5%)."""
     X, y = load_breast_cancer(return_X_y=True)
     X = np.round(X * 2**8) / 2**8
     ours, theirs = [], []
@@ -257,10 +260,10 @@ def test_forest_accuracy_close_to_sklearn():
         for seed in range(8):
             trees = forest.forest_twin(codes, yy, 2, seed=seed, n_estimators=10, max_depth=4)
             votes = forest.vote(np.array([t.predict_codes(test_codes) for t in trees]), 2)
-            ours.append((votes.argmax(axis=1) == y_test).mean())
+            ours.append((forest.decide(votes, forest.majority_class(yy, 2)) == y_test).mean())
             sk = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=seed).fit(X_train, y_train)
             theirs.append(sk.score(X_test, y_test))
-    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.015, (np.mean(ours), np.mean(theirs))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.01, (np.mean(ours), np.mean(theirs))
 
 
 # ---- estimators and CLI --------------------------------------------------------------------------------
@@ -285,6 +288,11 @@ def test_forest_estimator():
     assert len(model.estimators_) == 3 and model.seed_ == 1
     assert (model.to_sklearn().predict(X) == model.predict(X)).all()
     assert model.score(X, y) >= 0.5
+    # vote ties (one tree each way) go to the majority class, in predict and in the sklearn forest alike
+    model.estimators_ = [Tree.from_dict({"feature": [-1], "threshold": [-1], "left": [-1], "right": [-1],
+                                         "value": [c], "depth": [0]}) for c in (0, 1)]
+    model.majority_ = 1
+    assert (model.predict(X) == 1).all() and (model.to_sklearn().predict(X) == 1).all()
 
 
 def test_bad_input_names_file_row_column(tmp_path):

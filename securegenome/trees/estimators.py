@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .. import core
 from ..errors import InputError
 from .data import DEFAULT_FRAC_BITS, DEFAULT_VALUE_BITS, Schema
-from .forest import forest_protocol, vote
+from .forest import decide, forest_protocol, vote
 from .model import Tree, export_text, to_sklearn
 
 
@@ -124,11 +124,12 @@ class SecureRandomForestClassifier(_SecureTreeModel):
     """A random forest of Gini trees trained by secure computation (bootstrap and feature draws public).
 
     >>> forest = SecureRandomForestClassifier(n_estimators=10, max_depth=4).fit(tables, target="y")
-    >>> forest.predict(X_new)   # majority vote of the opened trees
+    >>> forest.predict(X_new)   # majority vote of the opened trees, ties to the majority class
 
     ``random_state`` fixes the public draws (without it, every party contributes to a fresh seed,
     ``seed_`` after fitting).  After ``fit``: ``estimators_`` (:class:`~securegenome.trees.model.Tree`
-    list), ``schema_``, ``classes_``, ``seed_``, ``ledger_``, ``seconds_``.
+    list), ``schema_``, ``classes_``, ``seed_``, ``majority_`` (the training set's most frequent class index,
+    opened: vote ties go to it), ``ledger_``, ``seconds_``.
     """
 
     def __init__(self, n_estimators: int = 10, max_depth: int | None = None, min_samples_leaf: int = 1,
@@ -155,7 +156,12 @@ class SecureRandomForestClassifier(_SecureTreeModel):
                            "bootstrap": self.bootstrap, "random_state": self.random_state})
         self.estimators_ = [Tree.from_dict(t) for t in model["trees"]]
         self.seed_ = model["seed"]
+        self.majority_ = model["majority"]
         return self
+
+    def predict(self, X):
+        """Majority vote of the trees; ties go to the training set's majority class (``majority_``)."""
+        return self.classes_[decide(self.predict_proba(X), self.majority_)]
 
     def predict_proba(self, X):
         codes = self._codes(X)
@@ -172,13 +178,13 @@ class SecureRandomForestClassifier(_SecureTreeModel):
 
     def to_sklearn(self):
         """A fitted ``sklearn.ensemble.RandomForestClassifier`` made of the opened trees (``predict`` there
-        averages the 0/1 leaf probabilities: the same majority vote, ties to the smallest class)."""
+        averages the leaf probabilities: 0/1 plus 10⁻⁶ for the majority class, the same vote and ties)."""
         from sklearn.ensemble import RandomForestClassifier
 
         model = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
                                        min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
                                        bootstrap=self.bootstrap)
-        model.estimators_ = [to_sklearn(t, self.schema_) for t in self.estimators_]
+        model.estimators_ = [to_sklearn(t, self.schema_, prefer=self.majority_) for t in self.estimators_]
         model.classes_, model.n_classes_ = self.classes_, self.n_classes_
         model.n_features_in_, model.n_outputs_ = self.n_features_in_, 1
         return model

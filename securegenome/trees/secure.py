@@ -60,6 +60,8 @@ LEAKAGE = {
                        "splits (the shape of the opened tree)",
     "trees.split": "feature index and threshold code of every split node, to all (the model)",
     "trees.leaf": "class index of every leaf, to all (the model)",
+    "trees.majority": "forests only: the most frequent class of all parties' training rows (ties to the smallest "
+                      "class), to all: the forest's vote ties go to it",
     "trees.masked_values": "comparison operands plus random masks of bits+k bits (k <= 30) from t+1 parties, to "
                            "all: statistically hidden (distance below 2^-k+2 per value)",
     "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
@@ -437,8 +439,8 @@ class Learner:
         for chunk in chunks:
             if chunk:
                 counts = await self.candidate_counts(chunk, MY)
-                winner, bits = await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
-                                                         for j in chunk], node_checks if node_bits is None else None)
+                winner, bits = await self._chunk_winner(await self._scores(chunk, counts, totals, mask),
+                                                        node_checks if node_bits is None else None)
                 winners.append(winner)
                 node_bits = bits if node_bits is None else node_bits
         if node_bits is None:
@@ -452,11 +454,12 @@ class Learner:
                                                   [stack([w[i] for w in winners]) for i in (2, 3, 4)], self.score_bits)
         return (a, b, t, f, v), node_bits
 
-    async def _scores(self, j: int, counts, totals, mask: np.ndarray):
-        """Feature j's candidates (K, N_j): proxy numerator a, denominator b, n_left, n_right, threshold, an
-        extra validity factor (value changes, node may use j) and the feature index."""
+    async def _scores(self, chunk: list[int], counts: dict, totals, mask: np.ndarray):
+        """The candidates (K, N) of the features in ``chunk``, side by side: proxy numerator a, denominator b,
+        n_left, n_right, threshold, an extra validity factor (value changes, node may use the feature) and
+        the feature index.  The products of all features share two rounds."""
         K = totals.shape[0]
-        left, thresholds, differs = counts
+        left = mpc.np_concatenate([counts[j][0] for j in chunk], axis=0)    # (N, K, C)
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
@@ -464,18 +467,21 @@ class Learner:
         x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
                                     (n_left, n_right))
         a = x + y
-        allowed = mask[:, j].astype(object).reshape(1, K)
-        extra = self.ar.secure(np.broadcast_to(allowed, a.shape)) if differs is None \
-            else differs.reshape(-1, 1) * allowed
-        return a.T, b.T, n_left.T, n_right.T, self.ar.secure(thresholds), extra.T, \
-            np.full((K, a.shape[0]), j, dtype=object)
+        extra, thresholds, feature = [], [], []
+        for j in chunk:
+            left_j, thresholds_j, differs = counts[j]
+            allowed = mask[:, j].astype(object).reshape(1, K)
+            extra.append(self.ar.secure(np.broadcast_to(allowed, (left_j.shape[0], K))) if differs is None
+                         else differs.reshape(-1, 1) * allowed)
+            thresholds.append(self.ar.secure(thresholds_j))
+            feature.append(np.full((K, left_j.shape[0]), j, dtype=object))
+        return a.T, b.T, n_left.T, n_right.T, mpc.np_concatenate(thresholds, axis=1), \
+            mpc.np_concatenate(extra, axis=0).T, np.concatenate(feature, axis=1)
 
-    async def _chunk_winner(self, chunk, node_checks):
+    async def _chunk_winner(self, candidates, node_checks):
         """One first-maximum tournament over the candidates of several features; the validity comparisons
         (min_samples_leaf on both sides) share one batch with ``node_checks`` (if given)."""
-        a, b, n_left, n_right, thresholds, extra, feature = (
-            mpc.np_concatenate([c[i] for c in chunk], axis=1) if i != 6 else
-            np.concatenate([c[i] for c in chunk], axis=1) for i in range(7))
+        a, b, n_left, n_right, thresholds, extra, feature = candidates
         sides = (mpc.np_stack((n_left, n_right)) - self.min_samples_leaf).reshape(-1)
         checks = sides if node_checks is None else mpc.np_concatenate((sides, node_checks.reshape(-1)))
         ok = await self.ar.nonneg(checks, self.weight_bits)
@@ -494,6 +500,15 @@ class Learner:
         winners = await self.ar.pair_winners(beats, self.C)
         [label] = await self.ar.select(winners, [np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))])
         return label
+
+    async def majority(self) -> int:
+        """The most frequent class of the pooled rows (ties to the smallest), opened (``trees.majority``)."""
+        totals = self.Y.sum(axis=0).reshape(1, self.C)
+        beats = None if self.C == 1 else await self.ar.nonneg(await self.ar.pair_differences(totals, None),
+                                                              self.weight_bits)
+        label = await self._labels(beats, 1)
+        return int(await core.open(label[0], what="trees.majority",
+                                   why="the forest's vote ties go to the training set's majority class"))
 
     async def grow(self, roots: list[np.ndarray], feature_masks=None) -> list[Tree]:
         """Grow one tree per entry of ``roots`` (public row weights) layer by layer; returns the opened trees.
