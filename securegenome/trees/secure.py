@@ -455,11 +455,34 @@ class Learner:
         return (a, b, t, f, v), node_bits
 
     async def _scores(self, chunk: list[int], counts: dict, totals, mask: np.ndarray):
-        """The candidates (K, N) of the features in ``chunk``, side by side: proxy numerator a, denominator b,
-        n_left, n_right, threshold, an extra validity factor (value changes, node may use the feature) and
-        the feature index.  The products of all features share two rounds."""
+        """The candidates (N, K) of every node: its allowed features of ``chunk`` side by side (feature order,
+        each padded to the chunk's longest with invalid candidates), as proxy numerator a, denominator b,
+        n_left, n_right, threshold, an extra validity factor (value changes) and the feature index.
+
+        Only the (node, feature) pairs a node may use get scores: a forest's node draws max_features of d
+        features, so this saves the products and comparisons of the others.  The products of all
+        features share two rounds."""
         K = totals.shape[0]
-        left = mpc.np_concatenate([counts[j][0] for j in chunk], axis=0)    # (N, K, C)
+        allowed = [[g for g, j in enumerate(chunk) if mask[k, j]] for k in range(K)]
+        width = max(1, max(len(a) for a in allowed))
+        index = np.array([a + [0] * (width - len(a)) for a in allowed], dtype=np.int64)           # (K, width)
+        real = np.array([[1] * len(a) + [0] * (width - len(a)) for a in allowed], dtype=object)   # padding: 0
+        N = max(counts[j][0].shape[0] for j in chunk)
+        left, thresholds, extra = [], [], []
+        for j in chunk:
+            left_j, thresholds_j, differs = counts[j]
+            pad = N - left_j.shape[0]
+            changes = self.ar.secure(np.ones((left_j.shape[0], 1), dtype=object)) if differs is None \
+                else differs.reshape(-1, 1)
+            left.append(self._padded(left_j, pad, 0))
+            thresholds.append(self._padded(self.ar.secure(thresholds_j), pad, 1))
+            extra.append(self._padded(changes, pad, 0).reshape(N))
+        rows = np.arange(K).reshape(K, 1)
+        left = mpc.np_stack(left)[index, :, rows, :]                          # (K, width, N, C)
+        left = left.reshape(K, width * N, self.C).transpose(1, 0, 2)           # (width·N, K, C)
+        thresholds = mpc.np_stack(thresholds)[index, rows, :].reshape(K, width * N)
+        extra = (mpc.np_stack(extra)[index, :] * real.reshape(K, width, 1)).reshape(K, width * N)
+        feature = np.repeat(np.array(chunk, dtype=object)[index], N, axis=1)  # (K, width·N)
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
@@ -467,16 +490,15 @@ class Learner:
         x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
                                     (n_left, n_right))
         a = x + y
-        extra, thresholds, feature = [], [], []
-        for j in chunk:
-            left_j, thresholds_j, differs = counts[j]
-            allowed = mask[:, j].astype(object).reshape(1, K)
-            extra.append(self.ar.secure(np.broadcast_to(allowed, (left_j.shape[0], K))) if differs is None
-                         else differs.reshape(-1, 1) * allowed)
-            thresholds.append(self.ar.secure(thresholds_j))
-            feature.append(np.full((K, left_j.shape[0]), j, dtype=object))
-        return a.T, b.T, n_left.T, n_right.T, mpc.np_concatenate(thresholds, axis=1), \
-            mpc.np_concatenate(extra, axis=0).T, np.concatenate(feature, axis=1)
+        return a.T, b.T, n_left.T, n_right.T, thresholds, extra, feature
+
+    def _padded(self, x, pad: int, axis: int):
+        """x with ``pad`` zeros appended along ``axis`` (invalid candidates: no rows left of them)."""
+        if not pad:
+            return x
+        shape = list(x.shape)
+        shape[axis] = pad
+        return mpc.np_concatenate((x, self.ar.secure(np.zeros(shape, dtype=object))), axis=axis)
 
     async def _chunk_winner(self, candidates, node_checks):
         """One first-maximum tournament over the candidates of several features; the validity comparisons
