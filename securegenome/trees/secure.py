@@ -1,6 +1,6 @@
 """Secure Gini tree learning, layer by layer, for all nodes of a layer (and all trees of a forest) at once.
 
-Protocol (every party runs :func:`learn` on its own rows; sizes and the schema are public):
+Protocol (every party runs :func:`tree_protocol` on its own rows; sizes and the schema are public):
 
 1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
    row and, for categorical features, the one-hot category, in one counting field SecInt(L) with L from n
@@ -18,27 +18,35 @@ Protocol (every party runs :func:`learn` on its own rows; sizes and the schema a
    class count left of the split 'x_j ≤ x_(i)' for *every* node of the layer.  Categorical features need
    no sort: the contingency table (category × node × class) is one secure matrix product and its prefix
    sums over the category codes are the counts of the splits 'code ≤ v'.
-4. *Scores.*  For each candidate and node: n_L, n_R, the Gini proxy as the exact fraction
+4. *Scores.*  For each node and each candidate of the features the node may use (a forest node: its
+   max_features drawn features only): n_L, n_R, the Gini proxy as the exact fraction
    ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value does not change, fewer than
-   min_samples_leaf rows on a side, feature not drawn for the node) become −1/1.  A first-maximum
-   tournament per node (log₂ of the candidate count rounds of cross-multiplied comparisons) keeps the
-   score, the threshold and the feature; ties go to the first feature and the smallest threshold, as in
-   the plaintext twin (:mod:`.twin`).
+   min_samples_leaf rows on a side) become −1/1.  The products of all features share two rounds; the
+   validity comparisons of all candidates share one batch with the node tests (pure, large enough) and
+   the class pairs of the leaf label.  A first-maximum tournament per node keeps the score, threshold,
+   feature and validity bit: neighbours play while many are left, then one step of all pairs
+   (:func:`all_pairs_affordable`) finishes; ties go to the first feature and the smallest threshold, as
+   in the plaintext twin (:mod:`.twin`).
 5. *Open the layer of the model.*  Per node one bit: split or leaf (``trees.structure``); for split nodes
    the feature and threshold code (``trees.split``), for leaves the class (``trees.leaf``).  The rows
-   are routed by one comparison each against their node's public threshold and the membership of the next
-   layer is formed in shares (one multiplication).
+   are routed and the membership of the next layer is formed in shares (one multiplication): a numeric
+   split costs one comparison per row and tree against the node's public threshold, a categorical one
+   none ('code ≤ v' is a sum of the row's one-hot categories).
 
-Comparisons ``[x ≥ 0]``: x plus random masks from t+1 parties is opened (``trees.masked_values``,
-statistically hiding), the borrow from the mask's secret low bits comes from a log-depth prefix-OR in
-GF(2³¹−1), and moves into the counting field by XOR with a random bit shared in both fields
-(``trees.masked_bits``: uniformly random bits); about 10 rounds each (:meth:`Arithmetic.nonneg`).
+Comparisons ``[x ≥ 0]`` (:meth:`Arithmetic.nonneg`): x + 2^l plus one random integer from each of t+1
+parties is opened (``trees.masked_values``, statistically hiding); the parties also share those integers'
+low bits in GF(2³¹−1), where bit l of the difference comes from carry-save adders and a log-depth carry
+tree in int64 arithmetic; the bit moves into the counting field by XOR with a random bit shared in both
+fields (``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 8 rounds; about 4·l products in GF(2³¹−1)
+and a constant number of counting-field operations per comparison.
 
 What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
-uniformly random or statistically masked (docs/trees.md).  Node sizes, class counts and scores stay secret.
+uniformly random or statistically masked (docs/trees.md); a forest also opens the training rows' majority
+class (vote ties go to it).  Node sizes, class counts and scores stay secret.
 
-Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates each taking a
-few multiplications and ~1.5 comparisons of ≈ 5·log₂ n bits.  Deep trees grow K as 2^depth; this one-hot
+Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates (forests:
+n·K·max_features) each taking about 20 multiplications in the counting field and ~3 comparisons (two of
+≈ log₂ n bits, one of ≈ 5·log₂ n bits, all rounds shared).  Deep trees grow K as 2^depth; this one-hot
 node representation is the simple choice for the shallow trees (depth ≤ 6) forests use.
 """
 
@@ -62,8 +70,8 @@ LEAKAGE = {
     "trees.leaf": "class index of every leaf, to all (the model)",
     "trees.majority": "forests only: the most frequent class of all parties' training rows (ties to the smallest "
                       "class), to all: the forest's vote ties go to it",
-    "trees.masked_values": "comparison operands plus random masks of bits+k bits (k <= 30) from t+1 parties, to "
-                           "all: statistically hidden (distance below 2^-k+2 per value)",
+    "trees.masked_values": "comparison operands plus random masks of bits+1+k bits (k <= 30) from t+1 parties, "
+                           "to all: statistically hidden (distance below 2^-k per value)",
     "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
                          "random; moves a comparison result from GF(2^31-1) into the counting field",
     **core.SORT_LEAKAGE,
@@ -149,7 +157,7 @@ class Arithmetic:
         the carry into bit l from a log-depth generate/propagate tree (2 products per merge).  The result
         bit moves into the counting field by XOR with a random bit shared in both fields
         (``trees.masked_bits``: uniformly random).  About 4·L products in GF(2^31-1) and a constant number
-        of counting-field operations per comparison; ⌈log₂ l⌉ + 6 rounds.
+        of counting-field operations per comparison; ⌈log₂ l⌉ + 8 rounds.
         """
         shape = x.shape
         flat = x.reshape(-1)
