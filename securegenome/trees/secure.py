@@ -404,19 +404,29 @@ class Learner:
             return len(self.schema.categories[self.schema.features[j]]) - 1
         return self.n - 1
 
-    async def candidate_counts(self, features: list[int], MY) -> dict:
+    async def candidate_counts(self, features: list[int], MY, mask: np.ndarray) -> dict:
         """Per feature: left class counts (N_j, K, C) of its candidate splits, their thresholds (K, N_j) and
         the secret bits 'value changes' (numeric) or None.  The numeric features are gathered into value
-        order together: one permutation of the stacked copies of MY."""
+        order together: one permutation of stacked copies of the columns of MY, only those of the nodes
+        that may use the feature (``mask``, K × d; a forest's nodes draw a few features each).  The counts
+        of other nodes are left zero: :meth:`_scores` does not use them."""
         K, n = MY.shape[1] // self.C, self.n
         out = {}
         numeric = [j for j in features if not self.schema.is_categorical(j)]
         if numeric:
+            nodes = {j: np.flatnonzero(mask[:, j]) for j in numeric}
+            width = max(len(v) for v in nodes.values())
+            per_node = MY.reshape(n, K, self.C)
+            segments = [self._padded(per_node[:, nodes[j], :], width - len(nodes[j]), 1).reshape(n, width * self.C)
+                        for j in numeric]
             sigma = mpc.np_concatenate([self.order[j] + g * n for g, j in enumerate(numeric)])
-            stacked = mpc.np_concatenate([MY] * len(numeric), axis=0) if len(numeric) > 1 else MY
+            stacked = mpc.np_concatenate(segments, axis=0) if len(numeric) > 1 else segments[0]
             gathered = await core.apply_permutation(sigma, stacked)       # segment g: feature g in value order
             for g, j in enumerate(numeric):
-                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, K, self.C)
+                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, width, self.C)
+                slot = np.full(K, width)                                    # slot `width`: zeros
+                slot[nodes[j]] = np.arange(len(nodes[j]))
+                left = self._padded(left, 1, 1)[:, slot, :]                   # (n - 1, K, C)
                 thresholds = self.sorted_codes[j][:n - 1].reshape(1, n - 1) + np.zeros((K, n - 1), dtype=object)
                 out[j] = (left, thresholds, self.differs[j])
         for j in features:
@@ -446,7 +456,7 @@ class Learner:
         winners, node_bits = [], None
         for chunk in chunks:
             if chunk:
-                counts = await self.candidate_counts(chunk, MY)
+                counts = await self.candidate_counts(chunk, MY, mask)
                 winner, bits = await self._chunk_winner(await self._scores(chunk, counts, totals, mask),
                                                         node_checks if node_bits is None else None)
                 winners.append(winner)
