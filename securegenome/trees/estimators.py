@@ -69,6 +69,35 @@ class _SecureTreeModel(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
+    def _trees(self) -> list:
+        return [self.tree_] if hasattr(self, "tree_") else list(self.estimators_)
+
+    def secret_votes(self, X, parties: int | None = None) -> np.ndarray:
+        """Class votes of the trees on X computed with the model kept secret (:mod:`.predict`): party 0
+        shares the model, the last party the query rows, only that party learns the votes.  Returns the
+        vote fractions per row (what :meth:`predict_proba` gives in the clear)."""
+        from .predict import predict_protocol
+
+        codes = self._codes(X)
+        parties = parties or self.parties or 3
+        querier = parties - 1
+        private = {0: {"model": {"trees": [t.to_dict() for t in self._trees()], "schema": self.schema_.to_dict(),
+                                 "majority": getattr(self, "majority_", None)}}}
+        private.setdefault(querier, {})["queries"] = codes
+        results = core.run(predict_protocol, parties=parties, timeout=self.timeout, private=private,
+                           kwargs={"owner": 0, "querier": querier})
+        self.predict_ledger_ = results[querier].ledger
+        votes = np.array(results[querier].value["votes"], dtype=float).reshape(len(codes), self.n_classes_)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def predict_secret(self, X, parties: int | None = None):
+        """``predict`` with the model kept secret from the querier and the queries from the model owner
+        (:meth:`secret_votes`): the same predictions as :meth:`predict`."""
+        return self._decide(self.secret_votes(X, parties))
+
+    def _decide(self, fractions):
+        return self.classes_[np.argmax(fractions, axis=1)]
+
 
 class SecureDecisionTreeClassifier(_SecureTreeModel):
     """A Gini decision tree trained by secure computation over several parties' rows.
@@ -161,7 +190,10 @@ class SecureRandomForestClassifier(_SecureTreeModel):
 
     def predict(self, X):
         """Majority vote of the trees; ties go to the training set's majority class (``majority_``)."""
-        return self.classes_[decide(self.predict_proba(X), self.majority_)]
+        return self._decide(self.predict_proba(X))
+
+    def _decide(self, fractions):
+        return self.classes_[decide(fractions, self.majority_)]
 
     def predict_proba(self, X):
         codes = self._codes(X)
