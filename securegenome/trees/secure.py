@@ -37,7 +37,7 @@ Comparisons ``[x ≥ 0]`` (:meth:`Arithmetic.nonneg`): x + 2^l plus one random i
 parties is opened (``trees.masked_values``, statistically hiding); the parties also share those integers'
 low bits in GF(2³¹−1), where bit l of the difference comes from carry-save adders and a log-depth carry
 tree in int64 arithmetic; the bit moves into the counting field by XOR with a random bit shared in both
-fields (``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 8 rounds; about 4·l products in GF(2³¹−1)
+fields (``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 6 rounds; about 4·l products in GF(2³¹−1)
 and a constant number of counting-field operations per comparison.
 
 What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
@@ -117,7 +117,7 @@ class Arithmetic:
         """Random masks for N comparisons: per contributor j = 0..t an integer r_j of L + k bits, shared in the
         counting field, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in
         both fields (the XOR of one bit from every contributor: no t parties know it).  One input round and
-        one round of products (the XORs)."""
+        one round of products (the XORs, :meth:`_lift_bits`)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
         powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
@@ -138,12 +138,19 @@ class Arithmetic:
         shares = await asyncio.gather(*draws)
         bits = [s[:, :L] for s in shares[0::2]]
         mask = sum(s[:, 0] for s in shares[1::2]) % q
-        lift_small, lift_big = shares[0][:, L], shares[1][:, 1]
-        for s, b in zip(shares[2::2], shares[3::2]):
-            ps, pb = await asyncio.gather(core.multiply(lift_small, s[:, L], small, self.keyring),
-                                          core.multiply(lift_big, b[:, 1], field, self.keyring))
-            lift_small, lift_big = (lift_small + s[:, L] - 2 * ps) % p, (lift_big + b[:, 1] - 2 * pb) % q
-        return bits, mask, lift_small, lift_big
+        return bits, mask, [(s[:, L], b[:, 1]) for s, b in zip(shares[0::2], shares[1::2])]
+
+    async def _lift_bits(self, parts):
+        """The XOR of the contributors' lift bits, in GF(2^31-1) and in the counting field alike (t rounds;
+        the first runs alongside the opening of the masked operand)."""
+        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
+        field, q = self.secint.field, self.secint.field.modulus
+        lift_small, lift_big = parts[0]
+        for s, b in parts[1:]:
+            ps, pb = await asyncio.gather(core.multiply(lift_small, s, small, self.keyring),
+                                          core.multiply(lift_big, b, field, self.keyring))
+            lift_small, lift_big = (lift_small + s - 2 * ps) % p, (lift_big + b - 2 * pb) % q
+        return lift_small, lift_big
 
     async def nonneg(self, x, bits: int):
         """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
@@ -157,7 +164,7 @@ class Arithmetic:
         the carry into bit l from a log-depth generate/propagate tree (2 products per merge).  The result
         bit moves into the counting field by XOR with a random bit shared in both fields
         (``trees.masked_bits``: uniformly random).  About 4·L products in GF(2^31-1) and a constant number
-        of counting-field operations per comparison; ⌈log₂ l⌉ + 8 rounds.
+        of counting-field operations per comparison; ⌈log₂ l⌉ + 6 rounds.
         """
         shape = x.shape
         flat = x.reshape(-1)
@@ -173,11 +180,14 @@ class Arithmetic:
         k = min(mpc.options.sec_param, q.bit_length() - L - 2 - contributors.bit_length())
         if k < 20:
             raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
-        r_bits, mask, lift_small, lift_big = await self._masks(N, L, k)
+        r_bits, mask, lift_parts = await self._masks(N, L, k)
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
-        c = await core.open(masked, what="trees.masked_values",
-                            why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
-                                "statistically hidden")
+        # started in this order on every party: the opening, then the XOR of the lift bits (same round)
+        c, (lift_small, lift_big) = await asyncio.gather(
+            core.open(masked, what="trees.masked_values",
+                      why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
+                          "statistically hidden"),
+            self._lift_bits(lift_parts))
         c = np.asarray(c, dtype=object) % q
         public = core.bits_of((c + contributors) % (1 << L), L)                 # (N, L), least significant first
         operands = [(1 - r) % p for r in r_bits]                                # the complements ~r_j
@@ -199,10 +209,10 @@ class Arithmetic:
         else:
             g = await core.multiply(P, Q, small, self.keyring)
             prop = (P + Q - 2 * g) % p
-        carry = await self._carry(g[:, :l], prop[:, :l], p)                     # into bit l
-        top = prop[:, l]
-        result = (top + carry - 2 * await core.multiply(top, carry, small, self.keyring)) % p
-        return (await self._lift(result, lift_small, lift_big)).reshape(shape)
+        top = prop[:, l]                                                        # bit l = top XOR carry
+        carry, top_lift = await self._carry(g[:, :l], prop[:, :l], p, (top, lift_small))  # into bit l
+        masked_top = (top + lift_small - 2 * top_lift) % p                      # top XOR the lift bit
+        return (await self._lift(masked_top, carry, lift_big)).reshape(shape)
 
     @staticmethod
     def _shifted(carry):
@@ -218,28 +228,40 @@ class Arithmetic:
         majority = np.where(public == 1, u + v - uv, uv) % p
         return s, self._shifted(majority)
 
-    async def _carry(self, g, prop, p):
+    async def _carry(self, g, prop, p, side):
         """Carry out of the addition with generate bits g and propagate bits prop (N, l), least significant
-        first: a tree of (G, P) merges, G = G_hi + P_hi·G_lo, P = P_hi·P_lo, one round per level."""
+        first: a tree of (G, P) merges, G = G_hi + P_hi·G_lo, P = P_hi·P_lo, one round per level.  The
+        product of the pair ``side`` (two (N,) arrays) rides along in the first round; returns
+        (carry, that product)."""
         small = core.SMALL_FIELD
+        side_product = None
         while g.shape[1] > 1:
             half = g.shape[1] // 2
             lo_g, hi_g = g[:, 0:2 * half:2], g[:, 1:2 * half:2]
             lo_p, hi_p = prop[:, 0:2 * half:2], prop[:, 1:2 * half:2]
-            both = await core.multiply(np.concatenate((hi_p, hi_p), axis=1), np.concatenate((lo_g, lo_p), axis=1),
-                                       small, self.keyring)
+            left, right = [hi_p, hi_p], [lo_g, lo_p]
+            if side_product is None:
+                left, right = left + [side[0].reshape(-1, 1)], right + [side[1].reshape(-1, 1)]
+            both = await core.multiply(np.concatenate(left, axis=1), np.concatenate(right, axis=1), small,
+                                       self.keyring)
+            if side_product is None:
+                side_product, both = both[:, -1], both[:, :-1]
             new_g, new_p = (hi_g + both[:, :half]) % p, both[:, half:]
             if g.shape[1] % 2:
                 new_g = np.concatenate((new_g, g[:, -1:]), axis=1)
                 new_p = np.concatenate((new_p, prop[:, -1:]), axis=1)
             g, prop = new_g, new_p
-        return g[:, 0]
+        if side_product is None:
+            side_product = await core.multiply(side[0], side[1], small, self.keyring)
+        return g[:, 0], side_product
 
-    async def _lift(self, bit, r_small, r_big):
-        """Raw GF(2^31-1) shares of bits -> the same bits in the counting field, by XOR with random bits
-        shared in both fields (r_small, r_big raw shares): the XOR is opened, uniformly random."""
+    async def _lift(self, masked_part, other_part, r_big):
+        """The bit b = masked_part XOR other_part XOR r (raw GF(2^31-1) shares; masked_part already holds a
+        random bit r, shared in the counting field as r_big) into the counting field: b XOR r is opened
+        (uniformly random), then b = r + (b XOR r)·(1 - 2r)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        masked = (bit + r_small - 2 * await core.multiply(bit, r_small, small, self.keyring)) % p
+        both = await core.multiply(masked_part, other_part, small, self.keyring)
+        masked = (masked_part + other_part - 2 * both) % p
         c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
         c = np.asarray(getattr(c, "value", c), dtype=object) % p
