@@ -205,23 +205,29 @@ def run_numeric(parties: int, rows: list[int], d: int, max_depth: int) -> list[d
 def run_forest(parties: int, rows: list[int], d: int, trees: int, max_depth: int) -> list[dict]:
     from sklearn.ensemble import RandomForestClassifier
 
-    from securegenome.trees import SecureRandomForestClassifier
+    from securegenome.trees import forest
+    from securegenome.trees.data import Schema
+    from securegenome.trees.model import Tree
 
     cases = []
     for n in rows:
         X, y = numeric_table(n + n // 3, d, 1)
         X_train, y_train, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
         parts = [(X_train[i::parties], y_train[i::parties]) for i in range(parties)]
-        before = time.perf_counter(), load()
-        model = SecureRandomForestClassifier(n_estimators=trees, max_depth=max_depth, random_state=0,
-                                             frac_bits=8, value_bits=16, timeout=7200).fit(parts)
-        seconds = time.perf_counter() - before[0]
-        ours = model.score(X_test, y_test)
+        before = load()
+        model, seconds, stats = timed_run("securegenome.trees.forest:forest_protocol", parties,
+                                          {i: {"table": p} for i, p in enumerate(parts)},
+                                          {"target": "y", "n_estimators": trees, "max_depth": max_depth,
+                                           "random_state": 0, "frac_bits": 8, "value_bits": 16})
+        schema = Schema(**model["schema"])
+        codes = schema.encode_features({f"x{j}": X_test[:, j] for j in range(d)})
+        votes = forest.vote(np.array([Tree.from_dict(t).predict_codes(codes) for t in model["trees"]]), 2)
+        ours = float((forest.decide(votes, model["majority"]) == y_test).mean())
         sk = np.mean([RandomForestClassifier(n_estimators=trees, max_depth=max_depth, random_state=s)
                       .fit(X_train, y_train).score(X_test, y_test) for s in range(5)])
         case = {"rows": n, "attributes": d, "trees": trees, "depth": max_depth, "parties": parties,
-                "seconds": round(seconds, 2), "accuracy": ours, "sklearn_accuracy_mean5": sk,
-                "load_before": before[1], "load_after": load()}
+                "seconds": round(seconds, 2), "accuracy": ours, "sklearn_accuracy_mean5": float(sk),
+                "load_before": before, "load_after": load(), **stats}
         print(case, flush=True)
         cases.append(case)
     return cases
