@@ -47,6 +47,10 @@ def check_ledger(results, tree=None):
     for r in results:
         totals = r.ledger.to_dict()["totals"]
         assert set(totals) <= set(secure.LEAKAGE), set(totals) - set(secure.LEAKAGE)
+        # every masked comparison operand is in the ledger's bound, and a run's together stay below 2^-40
+        masked = sum(x.count for x in r.ledger.releases if x.what == "trees.masked_values")
+        assert r.ledger.statistical_distance() >= masked * 2.0 ** -72
+        assert r.ledger.statistical_distance() < 2.0 ** -40
         if tree is not None:
             inner = sum(f >= 0 for f in tree.feature)
             assert totals.get("trees.split", 0) == 2 * inner

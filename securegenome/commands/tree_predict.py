@@ -73,6 +73,9 @@ def main(args):
     owner, model_path = party_path(args.model, "--model")
     querier, query_path = party_path(args.queries, "--queries")
     options = session_options(args)
+    for option, pid in (("--model", owner), ("--queries", querier)):
+        if not 0 <= pid < options["parties"]:
+            raise InputError(f"{option}: party {pid} is not one of 0..{options['parties'] - 1}")
     here = local_pids(options)
     private = {pid: {} for pid in here}
     if owner in here:

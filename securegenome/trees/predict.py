@@ -46,8 +46,8 @@ from .secure import Arithmetic
 LEAKAGE = {
     "trees.prediction": "the class votes of every query row (one tree: its predicted class, one-hot), to the "
                         "querier only",
-    "trees.masked_values": "comparison operands plus random masks of bits+1+k bits (k <= 30) from t+1 parties, "
-                           "to all: statistically hidden (distance below 2^-k per value)",
+    "trees.masked_values": "comparison operands plus random masks of bits+1+72 bits from t+1 parties, to all: "
+                           "statistically hidden (distance below 2^-72 per value, noted in the ledger)",
     "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
                          "random; moves a comparison result from GF(2^31-1) into the counting field",
 }
@@ -143,7 +143,7 @@ async def predict_protocol(*, owner: int = 0, querier: int = 0, model: dict | No
     m = int(await core.share_public(len(queries) if mpc.pid == querier else None, sender=querier))
     inner, leaves = 2 ** D - 1, 2 ** D
     code_bits = max([schema.code_bits(j) for j in range(d)] + [1])
-    secint = mpc.SecInt(code_bits + 2)
+    secint = core.key_sectype(code_bits + 1)                               # room to mask the comparisons
     ar = Arithmetic(secint)
 
     shape = (T * inner * d + T * inner + T * leaves * C,)

@@ -3,9 +3,9 @@
 Protocol (every party runs :func:`tree_protocol` on its own rows; sizes and the schema are public):
 
 1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
-   row and, for categorical features, the one-hot category, in one counting field SecInt(L) with L from n
-   (the Gini comparisons below need about 5·log₂ n bits) and at least as wide as ``core.key_sectype`` of
-   the sort keys' bit length (step 2: the core sort masks every key with 72 bits).
+   row and, for categorical features, the one-hot category, in one counting field ``core.key_sectype(L)``
+   with L from n (the Gini comparisons below need about 5·log₂ n bits) and the sort keys' bit length: its
+   prime leaves room to mask every comparison operand and sort key with 72 bits.
 2. *Sort once.*  Per numeric feature, one oblivious radix sort of its codes (core: key bits by masked
    opening, 3-bit radix rounds, shuffle-and-open) gives the secret permutation σ_j to value order, the
    sorted values and, by one comparison per adjacent pair, the secret bit 'next value differs'.  The order
@@ -70,14 +70,16 @@ LEAKAGE = {
     "trees.leaf": "class index of every leaf, to all (the model)",
     "trees.majority": "forests only: the most frequent class of all parties' training rows (ties to the smallest "
                       "class), to all: the forest's vote ties go to it",
-    "trees.masked_values": "comparison operands plus random masks of bits+1+k bits (k <= 30) from t+1 parties, "
-                           "to all: statistically hidden (distance below 2^-k per value)",
+    "trees.masked_values": "comparison operands plus random masks of bits+1+72 bits from t+1 parties, to all: "
+                           "statistically hidden (distance below 2^-72 per value, noted in the ledger; a run's "
+                           "2^32 at most together below 2^-40)",
     "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
                          "random; moves a comparison result from GF(2^31-1) into the counting field",
     **core.SORT_LEAKAGE,
 }
 
 CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
+MASK_BITS = 72  # k: statistical masking of comparison operands, as the core sort's keys (docs/core.md)
 COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
 ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
 ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
@@ -126,8 +128,7 @@ class Arithmetic:
             low = big = lift = None
             if mpc.pid == j:
                 low = np.frombuffer(secrets.token_bytes(N * L), dtype=np.uint8).astype(np.int64).reshape(N, L) & 1
-                high = np.frombuffer(secrets.token_bytes(8 * N), dtype=np.uint64) >> np.uint64(64 - k)
-                value = high.astype(object) << L
+                value = random_integers(N, k) << L
                 for s, pw in zip(range(0, L, 62), powers):
                     value = value + ((low[:, s:s + len(pw)] @ pw).astype(object) << s)
                 lift = np.frombuffer(secrets.token_bytes(N), dtype=np.uint8).astype(np.int64) & 1
@@ -157,7 +158,7 @@ class Arithmetic:
 
         With y = x + 2^l (l = bits, L = l + 1), 0 < y < 2^L and [x >= 0] is bit l of y.  Every contributor
         j = 0..t adds a random integer r_j of L + k bits whose low L bits it also shares in GF(2^31-1)
-        (:meth:`_masks`); c = y + Σ_j r_j is opened (``trees.masked_values``: statistically hiding, k <= 30).
+        (:meth:`_masks`); c = y + Σ_j r_j is opened (``trees.masked_values``: statistically hiding, k = 72).
         Since y < 2^L, y = (c - Σ_j r_j) mod 2^L = (c + t + 1 + Σ_j ~r_j) mod 2^L (~ the L-bit complement):
         an addition of the public c + t + 1 and t + 1 secret bit vectors, done in GF(2^31-1) with int64
         arithmetic: carry-save adders down to two operands (one round each with a public operand), then
@@ -177,15 +178,16 @@ class Arithmetic:
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
         contributors = mpc.threshold + 1
-        k = min(mpc.options.sec_param, q.bit_length() - L - 2 - contributors.bit_length())
-        if k < 20:
-            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
+        k = MASK_BITS
+        if q.bit_length() - 1 - L - contributors.bit_length() < k:  # y + Σ r_j < (t+2)·2^(L+k) < q
+            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons: use "
+                             f"core.key_sectype({L})")
         r_bits, mask, lift_parts = await self._masks(N, L, k)
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
         # started in this order on every party: the opening, then the XOR of the lift bits (same round)
         c, (lift_small, lift_big) = await asyncio.gather(
-            core.open(masked, what="trees.masked_values",
-                      why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
+            core.open(masked, what="trees.masked_values", distance=N * 2.0 ** -k,
+                      why="a comparison operand plus random masks of bits+1+k bits from t+1 parties: "
                           "statistically hidden"),
             self._lift_bits(lift_parts))
         c = np.asarray(c, dtype=object) % q
@@ -327,6 +329,16 @@ class Arithmetic:
         return [p.sum(axis=1) for p in products]
 
 
+def random_integers(N: int, bits: int) -> np.ndarray:
+    """N uniformly random integers of ``bits`` bits (object array), from :mod:`secrets`."""
+    words = (bits + 63) // 64
+    raw = np.frombuffer(secrets.token_bytes(8 * words * N), dtype=np.uint64).reshape(N, words)
+    value = np.zeros(N, dtype=object)
+    for w in range(words):
+        value = (value << 64) | raw[:, w].astype(object)
+    return value >> (64 * words - bits)
+
+
 def all_pairs_affordable(K: int, N: int) -> bool:
     """All-pairs comparisons (K·N(N-1)/2) instead of the remaining ⌈log₂ N⌉ neighbour rounds (K·(N-1)
     comparisons): when they are few in absolute terms or at most ALL_PAIRS_FACTOR times as many."""
@@ -367,10 +379,10 @@ class Learner:
         # the numeric features' sort keys (feature number g, code): core.sort masks them with
         # core.sort.MASK_BITS bits, so the counting field is at least core.key_sectype(key_bits) wide
         self.key_bits = schema.value_bits + max(1, (len(numeric) - 1).bit_length())
-        bits = max(self.score_bits, code_bits + self.d.bit_length() + 2) + 2
-        if numeric and self.n > 1:
-            bits = max(bits, core.key_sectype(self.key_bits).bit_length)
-        self.secint = mpc.SecInt(bits)
+        # the field masks every comparison operand (at most score_bits + 1 bits with the offset) and sort key
+        # with MASK_BITS bits: core.key_sectype gives that room for up to 63 contributors
+        bits = max(self.score_bits + 1, code_bits + self.d.bit_length() + 2)
+        self.secint = core.key_sectype(max(bits, self.key_bits) if numeric and self.n > 1 else bits)
         self.ar = Arithmetic(self.secint)
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
