@@ -120,8 +120,7 @@ class Arithmetic:
         counting field, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in
         both fields (the XOR of one bit from every contributor: no t parties know it).  One input round and
         one round of products (the XORs, :meth:`_lift_bits`)."""
-        small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        field, q = self.secint.field, self.secint.field.modulus
+        small, field, q = core.SMALL_FIELD, self.secint.field, self.secint.field.modulus
         powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
         draws = []
         for j in range(mpc.threshold + 1):
