@@ -9,8 +9,9 @@ Why public randomness suffices here: the draws are independent of the data (row 
 indices, not values), and the forest is opened anyway, so publishing them tells nothing about any row
 that the opened model does not.  Secret sampling would only matter with a model that stays secret, which
 this module does not offer for training.  Besides the trees, the forest opens the majority class of the
-pooled training rows (``trees.majority``): vote ties go to it.  All trees grow together, layer by layer (:mod:`.secure`): the
-sort of every feature is done once for the whole forest, and a layer of the forest costs one pass over
+pooled training rows (``trees.majority``): vote ties go to it.  All trees grow together, layer by layer
+(:mod:`.secure`): the sort of every feature is done once for the whole forest, and a layer of the forest
+costs one pass over
 the rows for the nodes of all trees.
 """
 

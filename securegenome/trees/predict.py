@@ -15,14 +15,15 @@ Protocol:
 2. *Input:* the owner shares, per internal node, the one-hot split feature (d values) and the threshold
    code, and per leaf the one-hot class; the querier shares its rows' codes.
 3. *Evaluate:* every node's feature value of every row is one secure matrix product (rows × d times
-   d × nodes); all m·T·(2^D − 1) tests [x ≤ threshold] are one comparison batch (:meth:`.secure.Arithmetic.nonneg`);
-   the leaf indicators follow level by level (one multiplication round per level), the votes are the
-   indicators times the one-hot leaf classes summed over leaves and trees.
+   d × nodes); all m·T·(2^D − 1) tests [x ≤ threshold] are one comparison batch
+   (:meth:`.secure.Arithmetic.nonneg`); the leaf indicators follow level by level (one multiplication
+   round per level), the votes are the indicators times the one-hot leaf classes summed over leaves and
+   trees.
 4. *Open* the votes (m × C) to the querier only (``trees.prediction``).
 
 What it reveals: to the querier, its rows' votes (a forest's predict_proba; one tree: the predictions);
-to everyone, T, D, m, the schema and a forest's tie class; the comparisons open only statistically masked values and uniformly
-random bits (``trees.masked_values``, ``trees.masked_bits``).
+to everyone, T, D, m, the schema and a forest's tie class; the comparisons open only statistically
+masked values and uniformly random bits (``trees.masked_values``, ``trees.masked_bits``).
 
 Cost: m·T·(2^D − 1) comparisons of the code width (one batch), one matrix product, D + 1 multiplication
 rounds.
