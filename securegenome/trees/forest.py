@@ -11,8 +11,7 @@ that the opened model does not.  Secret sampling would only matter with a model 
 this module does not offer for training.  Besides the trees, the forest opens the majority class of the
 pooled training rows (``trees.majority``): vote ties go to it.  All trees grow together, layer by layer
 (:mod:`.secure`): the sort of every feature is done once for the whole forest, and a layer of the forest
-costs one pass over
-the rows for the nodes of all trees.
+costs one pass over the rows for the nodes of all trees.
 """
 
 from __future__ import annotations
