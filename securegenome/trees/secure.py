@@ -80,6 +80,7 @@ LEAKAGE = {
 
 CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
 MASK_BITS = 72  # k: statistical masking of comparison operands, as the core sort's keys (docs/core.md)
+MAX_MASKED_PER_RUN = 1 << 32  # masked operands and sort keys of one run: their union bound stays below 2^-40
 COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
 ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
 ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
@@ -181,6 +182,10 @@ class Arithmetic:
         if q.bit_length() - 1 - L - contributors.bit_length() < k:  # y + Σ r_j < (t+2)·2^(L+k) < q
             raise ValueError(f"the counting field has no room to mask {l}-bit comparisons: use "
                              f"core.key_sectype({L})")
+        counts = core.current_ledger().counts()
+        if counts.get("trees.masked_values", 0) + counts.get("sort.masked_keys", 0) + N > MAX_MASKED_PER_RUN:
+            raise ValueError(f"a run may open at most {MAX_MASKED_PER_RUN} statistically masked values: "
+                             f"train on fewer rows or trees per run")
         r_bits, mask, lift_parts = await self._masks(N, L, k)
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
         # started in this order on every party: the opening, then the XOR of the lift bits (same round)
