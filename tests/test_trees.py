@@ -98,9 +98,13 @@ def test_secure_tree_equals_twin_adversarial(run1, case):
 
 def test_single_class_is_one_leaf(run1):
     X, y = ADVERSARIAL["single class"](np.random.default_rng(1))
-    tree, results = secure_tree(run1, [(X, y)])
-    assert tree.node_count == 1 and tree.value == [0]
-    assert "trees.split" not in results[0].ledger.to_dict()["totals"]
+    for depth in (None, 0):
+        tree, results = secure_tree(run1, [(X, y)], max_depth=depth)
+        assert tree.node_count == 1 and tree.value == [0]
+        assert "trees.split" not in results[0].ledger.to_dict()["totals"]
+    results = run1(forest.forest_protocol, kwargs={"target": "y", "n_estimators": 2, "max_depth": 1,
+                                                   "random_state": 1}, private={0: {"table": (X, y)}})
+    assert results[0].value["majority"] == 0
 
 
 def test_categorical_tennis_equals_twin(run1):

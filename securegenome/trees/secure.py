@@ -571,20 +571,22 @@ class Learner:
         a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
         return (a, b, t, f, v), node_bits
 
-    async def _labels(self, beats, K: int):
-        """The majority class of every node (ties to the smallest class) from the bits of its class pairs."""
+    async def _labels(self, beats, K: int, also=()):
+        """The majority class of every node (ties to the smallest class) from the bits of its class pairs;
+        the products ``also`` (pairs) share the round of the selection and are returned after the label."""
         if self.C == 1:
-            return self.ar.secure(np.zeros(K, dtype=object))
+            return [self.ar.secure(np.zeros(K, dtype=object))] + (await self.ar.mul(*also) if also else [])
         winners = await self.ar.pair_winners(beats, self.C)
-        [label] = await self.ar.select(winners, [np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))])
-        return label
+        classes = np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))
+        [chosen, *rest] = await self.ar.mul((winners, classes), *also)
+        return [chosen.sum(axis=1)] + rest
 
     async def majority(self) -> int:
         """The most frequent class of the pooled rows (ties to the smallest), opened (``trees.majority``)."""
         totals = self.Y.sum(axis=0).reshape(1, self.C)
         beats = None if self.C == 1 else await self.ar.nonneg(await self.ar.pair_differences(totals, None),
                                                               self.weight_bits)
-        label = await self._labels(beats, 1)
+        [label] = await self._labels(beats, 1)
         return int(await core.open(label[0], what="trees.majority",
                                    why="the forest's vote ties go to the training set's majority class"))
 
@@ -609,8 +611,8 @@ class Learner:
             size = totals.sum(axis=1)
             class_pairs = await self.ar.pair_differences(totals, None) if self.C > 1 else None  # (K, C(C-1)/2)
             if depth == self.max_depth:
-                label = await self._labels(None if class_pairs is None else
-                                           await self.ar.nonneg(class_pairs, self.weight_bits), K)
+                [label] = await self._labels(None if class_pairs is None else
+                                             await self.ar.nonneg(class_pairs, self.weight_bits), K)
                 split = np.zeros(K, dtype=bool)
             else:
                 # per node, in the first comparison batch: [count_c >= size] (pure: one of them, if the node
@@ -621,28 +623,31 @@ class Learner:
                     np.array([feature_masks(t, node) for t, node in nodes], dtype=bool).reshape(K, self.d)
                 best, node_bits = await self.best_splits(MY, totals, mask, mpc.np_concatenate(checks, axis=1))
                 pure, large = node_bits[:, :self.C].sum(axis=1), node_bits[:, self.C]
-                label = await self._labels(node_bits[:, self.C + 1:], K)
+                label, both = await self._labels(node_bits[:, self.C + 1:], K, [(1 - pure, large)])
                 if best is None:
                     split = np.zeros(K, dtype=bool)
                 else:
                     _, _, threshold, feature, found = best
-                    [both] = await self.ar.mul((1 - pure, large))
                     [splits] = await self.ar.mul((both, found))
                     split = np.asarray(await core.open(splits, what="trees.structure",
                                                        why="the shape of the tree: whether each node splits"),
                                        dtype=np.int64).astype(bool)
             leaves = np.flatnonzero(~split)
             inner = np.flatnonzero(split)
+            openings = []  # both in one round, started in this order on every party
             if len(leaves):
-                classes = await core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model")
-                for k, c in zip(leaves, np.asarray(classes, dtype=np.int64)):
+                openings.append(core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model"))
+            if len(inner):
+                openings.append(core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
+                                          why="the split features and thresholds of the model"))
+            opened = await asyncio.gather(*openings)
+            if len(leaves):
+                for k, c in zip(leaves, np.asarray(opened[0], dtype=np.int64)):
                     t, node = nodes[k]
                     trees[t].value[node] = int(c)
             if not len(inner):
                 break
-            opened = await core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
-                                     why="the split features and thresholds of the model")
-            opened = np.asarray(opened, dtype=np.int64)
+            opened = np.asarray(opened[-1], dtype=np.int64)
             f, thr = opened[:len(inner)], opened[len(inner):]
             nodes, B = await self._route(trees, nodes, B, inner, f, thr, depth)
             depth += 1
