@@ -68,7 +68,7 @@ def random_xy(seed, n=36, d=3, levels=5, classes=2):
 
 # ---- secure = twin, 1 party (sync and async) -------------------------------------------------------------
 
-@pytest.mark.parametrize("seed,classes,min_leaf", [(0, 2, 1), (1, 3, 1), (2, 2, 3)])
+@pytest.mark.parametrize("seed,classes,min_leaf", [(0, 2, 1), (1, 3, 1), (2, 2, 3), (3, 2, 15), (4, 2, 40)])
 def test_secure_tree_equals_twin_random(run1, seed, classes, min_leaf):
     X, y = random_xy(seed, classes=classes)
     tree, results = secure_tree(run1, [(X, y)], max_depth=3, min_samples_leaf=min_leaf)

@@ -22,8 +22,9 @@ Protocol (every party runs :func:`tree_protocol` on its own rows; sizes and the 
    max_features drawn features only): n_L, n_R, the Gini proxy as the exact fraction
    ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value does not change, fewer than
    min_samples_leaf rows on a side) become −1/1.  The products of all features share two rounds; the
-   validity comparisons of all candidates share one batch with the node tests (pure, large enough) and
-   the class pairs of the leaf label.  A first-maximum tournament per node keeps the score, threshold,
+   validity is one comparison per candidate, of changes·(2n_L − 2m + 1)·(2n_R − 2m + 1) − 1 with m =
+   min_samples_leaf (odd factors, never 0), in one batch with the node tests (pure, large enough) and the
+   class pairs of the leaf label.  A first-maximum tournament per node keeps the score, threshold,
    feature and validity bit: neighbours play while many are left, then one step of all pairs
    (:func:`all_pairs_affordable`) finishes; ties go to the first feature and the smallest threshold, as
    in the plaintext twin (:mod:`.twin`).
@@ -45,8 +46,8 @@ uniformly random or statistically masked (docs/trees.md); a forest also opens th
 class (vote ties go to it).  Node sizes, class counts and scores stay secret.
 
 Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates (forests:
-n·K·max_features) each taking about 20 multiplications in the counting field and ~3 comparisons (two of
-≈ log₂ n bits, one of ≈ 5·log₂ n bits, all rounds shared).  Deep trees grow K as 2^depth; this one-hot
+n·K·max_features) each taking about 16 multiplications in the counting field and ~2 comparisons (the
+validity number of ≈ 2·log₂ n bits, about one of ≈ 5·log₂ n bits in the tournament; all rounds shared).  Deep trees grow K as 2^depth; this one-hot
 node representation is the simple choice for the shallow trees (depth ≤ 6) forests use.
 """
 
@@ -377,6 +378,8 @@ class Learner:
         self.min_samples_leaf, self.max_depth = min_samples_leaf, max_depth
         self.weight_bits = (self.n * 1).bit_length() + 1
         self.score_bits = 5 * self.weight_bits + 2
+        # validity numbers: products of two odd side counts |2·n_side - 2·msl + 1| <= 2·max(n, msl) + 1
+        self.check_bits = 2 * (2 * max(self.n, min_samples_leaf) + 1).bit_length() + 1
         code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
         self.code_bits = code_bits
         numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
@@ -511,9 +514,10 @@ class Learner:
         return (a, b, t, f, v), node_bits
 
     async def _scores(self, chunk: list[int], counts: dict, totals, mask: np.ndarray):
-        """The candidates (N, K) of every node: its allowed features of ``chunk`` side by side (feature order,
-        each padded to the chunk's longest with invalid candidates), as proxy numerator a, denominator b,
-        n_left, n_right, threshold, an extra validity factor (value changes) and the feature index.
+        """The candidates (K, N) of every node: its allowed features of ``chunk`` side by side (feature order,
+        each padded to the chunk's longest with invalid candidates), as proxy numerator a, denominator b, a
+        validity number (>= 0 iff the value changes and both sides hold min_samples_leaf rows), threshold
+        and feature index.
 
         Only the (node, feature) pairs a node may use get scores: a forest's node draws max_features of d
         features, so this saves the products and comparisons of the others.  The products of all
@@ -542,11 +546,17 @@ class Learner:
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
-        [squares] = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))))
-        x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
-                                    (n_left, n_right))
+        # validity as one number: changes·(2·n_L - 2·msl + 1)·(2·n_R - 2·msl + 1) - 1 >= 0 iff the value
+        # changes and both sides hold min_samples_leaf rows (the odd factors are never 0; both negative
+        # only in nodes below 2·min_samples_leaf rows, which do not split anyway)
+        side_left = 2 * n_left - (2 * self.min_samples_leaf - 1)
+        side_right = 2 * n_right - (2 * self.min_samples_leaf - 1)
+        squares, gated = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))),
+                                           (extra.T, side_left))
+        x, y, b, both = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
+                                          (n_left, n_right), (gated, side_right))
         a = x + y
-        return a.T, b.T, n_left.T, n_right.T, thresholds, extra, feature
+        return a.T, b.T, (both - 1).T, thresholds, feature
 
     def _padded(self, x, pad: int, axis: int):
         """x with ``pad`` zeros appended along ``axis`` (invalid candidates: no rows left of them)."""
@@ -557,16 +567,15 @@ class Learner:
         return mpc.np_concatenate((x, self.ar.secure(np.zeros(shape, dtype=object))), axis=axis)
 
     async def _chunk_winner(self, candidates, node_checks):
-        """One first-maximum tournament over the candidates of several features; the validity comparisons
-        (min_samples_leaf on both sides) share one batch with ``node_checks`` (if given)."""
-        a, b, n_left, n_right, thresholds, extra, feature = candidates
-        sides = (mpc.np_stack((n_left, n_right)) - self.min_samples_leaf).reshape(-1)
-        checks = sides if node_checks is None else mpc.np_concatenate((sides, node_checks.reshape(-1)))
-        ok = await self.ar.nonneg(checks, self.weight_bits)
-        node_bits = None if node_checks is None else ok[sides.shape[0]:].reshape(node_checks.shape)
-        ok = ok[:sides.shape[0]].reshape((2,) + a.shape)
-        both, a, b = await self.ar.mul((ok[0], ok[1]), (extra, a + 1), (extra, b - 1))
-        valid, a, b = await self.ar.mul((both, extra), (both, a), (both, b))
+        """One first-maximum tournament over the candidates of several features; their validity comparisons
+        share one batch with ``node_checks`` (if given)."""
+        a, b, validity, thresholds, feature = candidates
+        flat = validity.reshape(-1)
+        checks = flat if node_checks is None else mpc.np_concatenate((flat, node_checks.reshape(-1)))
+        ok = await self.ar.nonneg(checks, self.check_bits)
+        node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
+        valid = ok[:flat.shape[0]].reshape(a.shape)
+        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
         a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
         a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
         return (a, b, t, f, v), node_bits
