@@ -44,6 +44,30 @@ def load() -> str:
     return open("/proc/loadavg").read().split()[0]
 
 
+async def with_cpu(*, protocol: str, **kwargs):
+    """Run ``protocol`` ("module:function") and return its value with this party's CPU seconds (load on the
+    shared machine inflates wall time much more than CPU time) and wall seconds of the protocol alone
+    (without starting and connecting the party processes, about a second for either protocol)."""
+    module, name = protocol.split(":")
+    function = getattr(importlib.import_module(module), name)
+    start, cpu = time.perf_counter(), time.process_time()
+    value = await function(**kwargs)
+    return {"value": value, "cpu_s": round(time.process_time() - cpu, 2),
+            "protocol_s": round(time.perf_counter() - start, 3)}
+
+
+def timed_run(protocol: str, parties: int, private: dict, kwargs: dict):
+    """One timed run: (party 0's value, wall seconds, per-party stats with CPU seconds)."""
+    me = importlib.import_module("trees")
+    start = time.perf_counter()
+    results = core.run(me.with_cpu, parties=parties, private=private, kwargs={"protocol": protocol, **kwargs},
+                       timeout=7200, peer_timeout=600)
+    seconds = time.perf_counter() - start
+    stats = {**party_stats(results), "cpu_seconds": {str(r.pid): r.value["cpu_s"] for r in results},
+             "protocol_only_seconds": {str(r.pid): r.value["protocol_s"] for r in results}}
+    return results[0].value["value"], seconds, stats
+
+
 # ---- the baseline: ID3 node by node (the np_id3gini approach) -------------------------------------------
 
 async def id3_baseline(table, *, target: str, alpha: int = 8, epsilon: float = 0.05, bit_length: int = 0):
@@ -117,35 +141,31 @@ def split_frame(frame: pd.DataFrame, parties: int) -> list:
 def run_id3(parties: int, datasets: list[str]) -> list[dict]:
     from securegenome.trees import data, twin
     from securegenome.trees.model import Tree
-    from securegenome.trees.secure import tree_protocol
 
-    me = importlib.import_module("trees")
     cases = []
     for name in datasets:
         frame = pd.read_csv(os.path.join(ID3, f"{name}.csv"), dtype=str, keep_default_na=False)
         target, parts = TARGETS[name], split_frame(frame, parties)
         private = {i: {"table": p} for i, p in enumerate(parts)}
-        start, before = time.perf_counter(), load()
-        base = core.run(me.id3_baseline, parties=parties, kwargs={"target": target}, private=private, timeout=7200,
-                        peer_timeout=600)
-        base_s = time.perf_counter() - start
-        d = depth(base[0].value)
-        start = time.perf_counter()
-        ours = core.run(tree_protocol, parties=parties, private=private, timeout=7200, peer_timeout=600,
-                        kwargs={"target": target, "categorical": "all", "max_depth": d})
-        ours_s = time.perf_counter() - start
+        before = load()
+        base, base_s, base_stats = timed_run("trees:id3_baseline", parties, private, {"target": target})
+        d = depth(base)
+        ours, ours_s, ours_stats = timed_run("securegenome.trees.secure:tree_protocol", parties, private,
+                                             {"target": target, "categorical": "all", "max_depth": d})
         read = [data.read_table(p, target, None, "all") for p in parts]
         schema = data.schema_for(read)
         enc = [data.encoded(t, schema) for t in read]
         codes, y = np.concatenate([e[0] for e in enc]), np.concatenate([e[1] for e in enc])
-        tree = Tree.from_dict(ours[0].value["tree"])
+        tree = Tree.from_dict(ours["tree"])
         same = tree == twin.grow(codes, y, len(schema.classes), max_depth=d)
         case = {"dataset": name, "rows": len(frame), "attributes": frame.shape[1] - 1, "parties": parties,
                 "baseline_s": round(base_s, 2), "ours_s": round(ours_s, 2), "speedup": round(base_s / ours_s, 2),
-                "baseline_depth": d, "baseline_nodes": size(base[0].value), "ours_nodes": tree.node_count,
+                "speedup_protocol_only": round(max(base_stats["protocol_only_seconds"].values())
+                                               / max(ours_stats["protocol_only_seconds"].values()), 2),
+                "baseline_depth": d, "baseline_nodes": size(base), "ours_nodes": tree.node_count,
                 "ours_equals_twin": bool(same), "accuracy_train": float((tree.predict_codes(codes) == y).mean()),
                 "load_before": before, "load_after": load(),
-                "baseline": party_stats(base), "ours": party_stats(ours)}
+                "baseline": base_stats, "ours": ours_stats}
         print(case, flush=True)
         cases.append(case)
     return cases
@@ -161,24 +181,22 @@ def numeric_table(n: int, d: int, seed: int):
 def run_numeric(parties: int, rows: list[int], d: int, max_depth: int) -> list[dict]:
     from securegenome.trees import data, twin
     from securegenome.trees.model import Tree
-    from securegenome.trees.secure import tree_protocol
 
     cases = []
     for n in rows:
         X, y = numeric_table(n, d, 0)
         parts = [(X[i::parties], y[i::parties]) for i in range(parties)]
-        start, before = time.perf_counter(), load()
-        results = core.run(tree_protocol, parties=parties, private={i: {"table": p} for i, p in enumerate(parts)},
-                           kwargs={"target": "y", "max_depth": max_depth, "frac_bits": 8, "value_bits": 16},
-                           timeout=7200, peer_timeout=600)
-        seconds = time.perf_counter() - start
+        before = load()
+        model, seconds, stats = timed_run("securegenome.trees.secure:tree_protocol", parties,
+                                          {i: {"table": p} for i, p in enumerate(parts)},
+                                          {"target": "y", "max_depth": max_depth, "frac_bits": 8, "value_bits": 16})
         read = [data.read_table(p, "y") for p in parts]
         schema = data.schema_for(read, frac_bits=8, value_bits=16)
         enc = [data.encoded(t, schema) for t in read]
         codes, yy = np.concatenate([e[0] for e in enc]), np.concatenate([e[1] for e in enc])
-        same = Tree.from_dict(results[0].value["tree"]) == twin.grow(codes, yy, 2, max_depth=max_depth)
+        same = Tree.from_dict(model["tree"]) == twin.grow(codes, yy, 2, max_depth=max_depth)
         case = {"rows": n, "attributes": d, "depth": max_depth, "parties": parties, "seconds": round(seconds, 2),
-                "equals_twin": bool(same), "load_before": before, "load_after": load(), **party_stats(results)}
+                "equals_twin": bool(same), "load_before": before, "load_after": load(), **stats}
         print(case, flush=True)
         cases.append(case)
     return cases
@@ -187,23 +205,29 @@ def run_numeric(parties: int, rows: list[int], d: int, max_depth: int) -> list[d
 def run_forest(parties: int, rows: list[int], d: int, trees: int, max_depth: int) -> list[dict]:
     from sklearn.ensemble import RandomForestClassifier
 
-    from securegenome.trees import SecureRandomForestClassifier
+    from securegenome.trees import forest
+    from securegenome.trees.data import Schema
+    from securegenome.trees.model import Tree
 
     cases = []
     for n in rows:
         X, y = numeric_table(n + n // 3, d, 1)
         X_train, y_train, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
         parts = [(X_train[i::parties], y_train[i::parties]) for i in range(parties)]
-        before = time.perf_counter(), load()
-        model = SecureRandomForestClassifier(n_estimators=trees, max_depth=max_depth, random_state=0,
-                                             frac_bits=8, value_bits=16, timeout=7200).fit(parts)
-        seconds = time.perf_counter() - before[0]
-        ours = model.score(X_test, y_test)
+        before = load()
+        model, seconds, stats = timed_run("securegenome.trees.forest:forest_protocol", parties,
+                                          {i: {"table": p} for i, p in enumerate(parts)},
+                                          {"target": "y", "n_estimators": trees, "max_depth": max_depth,
+                                           "random_state": 0, "frac_bits": 8, "value_bits": 16})
+        schema = Schema(**model["schema"])
+        codes = schema.encode_features({f"x{j}": X_test[:, j] for j in range(d)})
+        votes = forest.vote(np.array([Tree.from_dict(t).predict_codes(codes) for t in model["trees"]]), 2)
+        ours = float((forest.decide(votes, model["majority"]) == y_test).mean())
         sk = np.mean([RandomForestClassifier(n_estimators=trees, max_depth=max_depth, random_state=s)
                       .fit(X_train, y_train).score(X_test, y_test) for s in range(5)])
         case = {"rows": n, "attributes": d, "trees": trees, "depth": max_depth, "parties": parties,
-                "seconds": round(seconds, 2), "accuracy": ours, "sklearn_accuracy_mean5": sk,
-                "load_before": before[1], "load_after": load()}
+                "seconds": round(seconds, 2), "accuracy": ours, "sklearn_accuracy_mean5": float(sk),
+                "load_before": before, "load_after": load(), **stats}
         print(case, flush=True)
         cases.append(case)
     return cases

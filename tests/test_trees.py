@@ -14,8 +14,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from securegenome.cli import main as cli_main
 from securegenome.errors import InputError
-from securegenome.trees import SecureDecisionTreeClassifier, SecureRandomForestClassifier, data, forest, secure, \
-    twin
+from securegenome.trees import SecureDecisionTreeClassifier, SecureRandomForestClassifier, data, forest, predict, \
+    secure, twin
 from securegenome.trees.model import Tree
 
 ID3 = os.path.join(os.path.dirname(__file__), "data", "id3")
@@ -47,6 +47,10 @@ def check_ledger(results, tree=None):
     for r in results:
         totals = r.ledger.to_dict()["totals"]
         assert set(totals) <= set(secure.LEAKAGE), set(totals) - set(secure.LEAKAGE)
+        # every masked comparison operand is in the ledger's bound, and a run's together stay below 2^-40
+        masked = sum(x.count for x in r.ledger.releases if x.what == "trees.masked_values")
+        assert r.ledger.statistical_distance() >= masked * 2.0 ** -72
+        assert r.ledger.statistical_distance() < 2.0 ** -40
         if tree is not None:
             inner = sum(f >= 0 for f in tree.feature)
             assert totals.get("trees.split", 0) == 2 * inner
@@ -64,7 +68,7 @@ def random_xy(seed, n=36, d=3, levels=5, classes=2):
 
 # ---- secure = twin, 1 party (sync and async) -------------------------------------------------------------
 
-@pytest.mark.parametrize("seed,classes,min_leaf", [(0, 2, 1), (1, 3, 1), (2, 2, 3)])
+@pytest.mark.parametrize("seed,classes,min_leaf", [(0, 2, 1), (1, 3, 1), (2, 2, 3), (3, 2, 15), (4, 2, 40)])
 def test_secure_tree_equals_twin_random(run1, seed, classes, min_leaf):
     X, y = random_xy(seed, classes=classes)
     tree, results = secure_tree(run1, [(X, y)], max_depth=3, min_samples_leaf=min_leaf)
@@ -94,9 +98,13 @@ def test_secure_tree_equals_twin_adversarial(run1, case):
 
 def test_single_class_is_one_leaf(run1):
     X, y = ADVERSARIAL["single class"](np.random.default_rng(1))
-    tree, results = secure_tree(run1, [(X, y)])
-    assert tree.node_count == 1 and tree.value == [0]
-    assert "trees.split" not in results[0].ledger.to_dict()["totals"]
+    for depth in (None, 0):
+        tree, results = secure_tree(run1, [(X, y)], max_depth=depth)
+        assert tree.node_count == 1 and tree.value == [0]
+        assert "trees.split" not in results[0].ledger.to_dict()["totals"]
+    results = run1(forest.forest_protocol, kwargs={"target": "y", "n_estimators": 2, "max_depth": 1,
+                                                   "random_state": 1}, private={0: {"table": (X, y)}})
+    assert results[0].value["majority"] == 0
 
 
 def test_categorical_tennis_equals_twin(run1):
@@ -228,6 +236,9 @@ def test_secure_forest_equals_twin(run1):
     codes, yy, _ = pooled([(X, y)])
     expected = forest.forest_twin(codes, yy, 2, seed=7, n_estimators=3, max_depth=2, max_features=2)
     assert [Tree.from_dict(t) for t in results[0].value["trees"]] == expected
+    assert results[0].value["majority"] == forest.majority_class(yy, 2)
+    check_ledger(results)
+    assert results[0].ledger.to_dict()["totals"]["trees.majority"] == 1
 
 
 @pytest.mark.slow  # 3 processes: ~30 s idle, minutes on a loaded machine
@@ -243,10 +254,10 @@ def test_forest_seed_without_random_state_is_shared(run3):
 
 @pytest.mark.slow  # 24 forests of the twin: ~20 s idle
 def test_forest_accuracy_close_to_sklearn():
-    """The (twin = secure) forest's held-out accuracy, averaged over 3 splits x 8 seeds, is close to
-    sklearn's with the same hyper-parameters: measured 93.5% against 94.8%.  The gap is the vote ties
-    (2% of the test rows): ours votes with 0/1 leaves, sklearn averages leaf frequencies, which stay
-    secret here."""
+    """The (twin = secure) forest's held-out accuracy, averaged over 3 splits x 8 seeds, is within 1 point
+    of sklearn's with the same hyper-parameters: measured 94.5% against 94.8%.  Ours votes with 0/1 leaves
+    (sklearn averages leaf frequencies, which stay secret here); ties (2% of the test rows with 10 trees)
+    go to the training set's majority class (to the smallest class: 93.5%)."""
     X, y = load_breast_cancer(return_X_y=True)
     X = np.round(X * 2**8) / 2**8
     ours, theirs = [], []
@@ -257,10 +268,10 @@ def test_forest_accuracy_close_to_sklearn():
         for seed in range(8):
             trees = forest.forest_twin(codes, yy, 2, seed=seed, n_estimators=10, max_depth=4)
             votes = forest.vote(np.array([t.predict_codes(test_codes) for t in trees]), 2)
-            ours.append((votes.argmax(axis=1) == y_test).mean())
+            ours.append((forest.decide(votes, forest.majority_class(yy, 2)) == y_test).mean())
             sk = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=seed).fit(X_train, y_train)
             theirs.append(sk.score(X_test, y_test))
-    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.015, (np.mean(ours), np.mean(theirs))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.01, (np.mean(ours), np.mean(theirs))
 
 
 # ---- estimators and CLI --------------------------------------------------------------------------------
@@ -285,6 +296,11 @@ def test_forest_estimator():
     assert len(model.estimators_) == 3 and model.seed_ == 1
     assert (model.to_sklearn().predict(X) == model.predict(X)).all()
     assert model.score(X, y) >= 0.5
+    # vote ties (one tree each way) go to the majority class, in predict and in the sklearn forest alike
+    model.estimators_ = [Tree.from_dict({"feature": [-1], "threshold": [-1], "left": [-1], "right": [-1],
+                                         "value": [c], "depth": [0]}) for c in (0, 1)]
+    model.majority_ = 1
+    assert (model.predict(X) == 1).all() and (model.to_sklearn().predict(X) == 1).all()
 
 
 def test_bad_input_names_file_row_column(tmp_path):
@@ -324,3 +340,103 @@ def test_forest_cli(tmp_path, capsys):
     assert cli_main(["forest", "--data", f"0:{path}", "--parties", "1", "--target", "Play", "--n-estimators", "2",
                      "--max-depth", "1", "--random-state", "3"]) == 0
     assert "seed 3" in capsys.readouterr().out
+
+
+# ---- prediction with the model kept secret ------------------------------------------------------------
+
+def test_complete_tree_predicts_like_the_tree():
+    for seed in range(4):
+        X, y = random_xy(seed, n=40, levels=6)
+        codes, yy, _ = pooled([(X, y)])
+        tree = twin.grow(codes, yy, 2, max_depth=3)
+        for depth in (tree.max_depth, tree.max_depth + 1):
+            f, t, leaf = predict.complete(tree, depth)
+            assert len(f) == 2 ** depth - 1 and len(leaf) == 2 ** depth
+            assert (predict.complete_predict(f, t, leaf, codes) == tree.predict_codes(codes)).all()
+
+
+def secret_votes(run, trees, schema, queries, parties=1):
+    querier = parties - 1
+    private = {0: {"model": {"trees": [t.to_dict() for t in trees], "schema": schema.to_dict()}}}
+    private.setdefault(querier, {})["queries"] = queries
+    return run(predict.predict_protocol, kwargs={"owner": 0, "querier": querier}, private=private)
+
+
+def test_secret_prediction_equals_clear(run1):
+    X, y = random_xy(8, n=40, levels=6, classes=3)
+    codes, yy, schema = pooled([(X, y)])
+    trees = forest.forest_twin(codes, yy, 3, seed=2, n_estimators=3, max_depth=3, max_features=2)
+    trees.append(twin.grow(codes, yy, 3, max_depth=0))                     # a single leaf: depth 0
+    results = secret_votes(run1, trees, schema, codes[:15])
+    expected = np.zeros((15, 3), dtype=int)
+    for t in trees:
+        expected[np.arange(15), t.predict_codes(codes[:15])] += 1
+    assert (np.array(results[0].value["votes"]) == expected).all()
+    totals = results[0].ledger.to_dict()["totals"]
+    assert set(totals) <= set(predict.LEAKAGE) and totals["trees.prediction"] == 15 * 3
+
+
+@pytest.mark.slow  # 3 processes
+def test_secret_prediction_three_parties_views(run3):
+    """Only the querier (party 2) receives the votes; two models with the same predictions on the queries
+    give the querier the same view of them, and the others no view of them at all."""
+    X, y = random_xy(9, n=30, levels=6)
+    codes, yy, schema = pooled([(X, y)])
+    queries = codes[:10]
+    deep = twin.grow(codes, yy, 2, max_depth=3)
+    stump = Tree.from_dict({"feature": [-1], "threshold": [0], "left": [-1], "right": [-1], "value": [0],
+                            "depth": [0]})
+    same = Tree.from_dict(deep.to_dict())                                 # another model, same predictions:
+    leaf = next(i for i in range(same.node_count) if same.is_leaf(i))     # a leaf split into two of its class
+    same.feature[leaf], same.threshold[leaf] = 1, int(np.median(queries[:, 1]))
+    same.left[leaf], same.right[leaf] = same.add(same.depth[leaf] + 1), same.add(same.depth[leaf] + 1)
+    same.value[same.left[leaf]] = same.value[same.right[leaf]] = same.value[leaf]
+    same.value[leaf] = -1
+    assert same != deep and (same.predict_codes(queries) == deep.predict_codes(queries)).all()
+    flat = deep.predict_codes(queries)
+    views = []
+    for model in ([deep, stump], [same, stump]):
+        results = secret_votes(run3, model, schema, queries, parties=3)
+        assert results[0].value["votes"] is None and results[1].value["votes"] is None
+        votes = np.array(results[2].value["votes"])
+        assert (votes.sum(axis=1) == 2).all() and (votes[np.arange(10), flat] >= 1).all()
+        for r in results[:2]:
+            assert not r.ledger.views("trees.prediction")
+        views.append(results[2].ledger.views("trees.prediction"))
+        for r in results:
+            assert set(r.ledger.to_dict()["totals"]) <= set(predict.LEAKAGE)
+    assert json.dumps(views[0], default=str) == json.dumps(views[1], default=str)
+
+
+def test_estimator_predict_secret():
+    X, y = random_xy(10, n=30)
+    model = SecureRandomForestClassifier(n_estimators=3, max_depth=2, random_state=4, parties=1).fit((X, y))
+    assert (model.predict_secret(X[:12]) == model.predict(X[:12])).all()
+    assert np.allclose(model.secret_votes(X[:12]), model.predict_proba(X[:12]))
+    tree = SecureDecisionTreeClassifier(max_depth=2, parties=1).fit((X, y))
+    assert (tree.predict_secret(X[:12]) == tree.predict(X[:12])).all()
+
+
+def test_tree_predict_cli(tmp_path, capsys):
+    """Party 0 owns a forest (the --json of `forest`), party 2 asks: same predictions as in the clear."""
+    train, queries = tmp_path / "train.csv", tmp_path / "queries.csv"
+    frame = pd.read_csv(os.path.join(ID3, "tennis.csv"))
+    frame.to_csv(train, index=False)
+    frame.drop(columns=["Play"]).iloc[:6].to_csv(queries, index=False)
+    model = tmp_path / "forest.json"
+    assert cli_main(["forest", "--data", f"0:{train}", "--parties", "1", "--target", "Play", "--n-estimators", "3",
+                     "--max-depth", "2", "--random-state", "5", "--json", str(model)]) == 0
+    out, ledger = tmp_path / "predictions.json", tmp_path / "ledger.json"
+    capsys.readouterr()
+    assert cli_main(["tree-predict", "--model", f"0:{model}", "--queries", f"2:{queries}", "--json", str(out),
+                     "--ledger", str(ledger)]) == 0
+    assert "predictions (party 2 only)" in capsys.readouterr().out
+    fitted = json.loads(model.read_text())
+    schema = data.Schema(**fitted["schema"])
+    codes = predict.query_codes(str(queries), schema)
+    votes = forest.vote(np.array([Tree.from_dict(t).predict_codes(codes) for t in fitted["trees"]]), 2)
+    expected = [schema.classes[c] for c in forest.decide(votes, fitted["majority"])]
+    assert json.loads(out.read_text())["predictions"] == expected
+    releases = json.loads(ledger.read_text())["releases"]
+    assert {r["what"] for r in releases} <= set(predict.LEAKAGE)
+    assert [r["receivers"] for r in releases if r["what"] == "trees.prediction"] == [[2]]

@@ -18,8 +18,8 @@ bootstrap counts and feature subsets are drawn from public randomness: --random-
 party contributes to.  They depend on row positions only, never on values.
 
 What is revealed, to all parties (see docs/trees.md): the row count of every party, the schema, the seed,
-and the trees (structure, split features and thresholds, leaf classes); nothing else but uniformly random
-or statistically masked values."""
+the trees (structure, split features and thresholds, leaf classes) and the majority class of all training
+rows (vote ties go to it); nothing else but uniformly random or statistically masked values."""
 
 EPILOG = f"""\
 example:
@@ -71,7 +71,8 @@ def main(args):
     model = results[0].value
     schema = Schema(**model["schema"])
     print(f"random forest of {args.n_estimators} trees of {args.target!r} on {len(schema.features)} features, "
-          f"{sum(model['sizes'])} rows (per party: {model['sizes']}), seed {model['seed']}")
+          f"{sum(model['sizes'])} rows (per party: {model['sizes']}), seed {model['seed']}, vote ties to class "
+          f"{schema.classes[model['majority']]!r}")
     for i, t in enumerate(model["trees"]):
         print(f"tree {i}:")
         print(export_text(Tree.from_dict(t), schema))

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .. import core
 from ..errors import InputError
 from .data import DEFAULT_FRAC_BITS, DEFAULT_VALUE_BITS, Schema
-from .forest import forest_protocol, vote
+from .forest import decide, forest_protocol, vote
 from .model import Tree, export_text, to_sklearn
 
 
@@ -68,6 +68,35 @@ class _SecureTreeModel(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _trees(self) -> list:
+        return [self.tree_] if hasattr(self, "tree_") else list(self.estimators_)
+
+    def secret_votes(self, X, parties: int | None = None) -> np.ndarray:
+        """Class votes of the trees on X computed with the model kept secret (:mod:`.predict`): party 0
+        shares the model, the last party the query rows, only that party learns the votes.  Returns the
+        vote fractions per row (what :meth:`predict_proba` gives in the clear)."""
+        from .predict import predict_protocol
+
+        codes = self._codes(X)
+        parties = parties or self.parties or 3
+        querier = parties - 1
+        private = {0: {"model": {"trees": [t.to_dict() for t in self._trees()], "schema": self.schema_.to_dict(),
+                                 "majority": getattr(self, "majority_", None)}}}
+        private.setdefault(querier, {})["queries"] = codes
+        results = core.run(predict_protocol, parties=parties, timeout=self.timeout, private=private,
+                           kwargs={"owner": 0, "querier": querier})
+        self.predict_ledger_ = results[querier].ledger
+        votes = np.array(results[querier].value["votes"], dtype=float).reshape(len(codes), self.n_classes_)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def predict_secret(self, X, parties: int | None = None):
+        """``predict`` with the model kept secret from the querier and the queries from the model owner
+        (:meth:`secret_votes`): the same predictions as :meth:`predict`."""
+        return self._decide(self.secret_votes(X, parties))
+
+    def _decide(self, fractions):
+        return self.classes_[np.argmax(fractions, axis=1)]
 
 
 class SecureDecisionTreeClassifier(_SecureTreeModel):
@@ -124,11 +153,12 @@ class SecureRandomForestClassifier(_SecureTreeModel):
     """A random forest of Gini trees trained by secure computation (bootstrap and feature draws public).
 
     >>> forest = SecureRandomForestClassifier(n_estimators=10, max_depth=4).fit(tables, target="y")
-    >>> forest.predict(X_new)   # majority vote of the opened trees
+    >>> forest.predict(X_new)   # majority vote of the opened trees, ties to the majority class
 
     ``random_state`` fixes the public draws (without it, every party contributes to a fresh seed,
     ``seed_`` after fitting).  After ``fit``: ``estimators_`` (:class:`~securegenome.trees.model.Tree`
-    list), ``schema_``, ``classes_``, ``seed_``, ``ledger_``, ``seconds_``.
+    list), ``schema_``, ``classes_``, ``seed_``, ``majority_`` (the training set's most frequent class index,
+    opened: vote ties go to it), ``ledger_``, ``seconds_``.
     """
 
     def __init__(self, n_estimators: int = 10, max_depth: int | None = None, min_samples_leaf: int = 1,
@@ -155,7 +185,15 @@ class SecureRandomForestClassifier(_SecureTreeModel):
                            "bootstrap": self.bootstrap, "random_state": self.random_state})
         self.estimators_ = [Tree.from_dict(t) for t in model["trees"]]
         self.seed_ = model["seed"]
+        self.majority_ = model["majority"]
         return self
+
+    def predict(self, X):
+        """Majority vote of the trees; ties go to the training set's majority class (``majority_``)."""
+        return self._decide(self.predict_proba(X))
+
+    def _decide(self, fractions):
+        return self.classes_[decide(fractions, self.majority_)]
 
     def predict_proba(self, X):
         codes = self._codes(X)
@@ -172,13 +210,13 @@ class SecureRandomForestClassifier(_SecureTreeModel):
 
     def to_sklearn(self):
         """A fitted ``sklearn.ensemble.RandomForestClassifier`` made of the opened trees (``predict`` there
-        averages the 0/1 leaf probabilities: the same majority vote, ties to the smallest class)."""
+        averages the leaf probabilities: 0/1 plus 10⁻⁶ for the majority class, the same vote and ties)."""
         from sklearn.ensemble import RandomForestClassifier
 
         model = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
                                        min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
                                        bootstrap=self.bootstrap)
-        model.estimators_ = [to_sklearn(t, self.schema_) for t in self.estimators_]
+        model.estimators_ = [to_sklearn(t, self.schema_, prefer=self.majority_) for t in self.estimators_]
         model.classes_, model.n_classes_ = self.classes_, self.n_classes_
         model.n_features_in_, model.n_outputs_ = self.n_features_in_, 1
         return model

@@ -8,9 +8,10 @@ without one, the XOR of a fresh random 64-bit contribution from every party (so 
 Why public randomness suffices here: the draws are independent of the data (row *indices* and feature
 indices, not values), and the forest is opened anyway, so publishing them tells nothing about any row
 that the opened model does not.  Secret sampling would only matter with a model that stays secret, which
-this module does not offer for training.  All trees grow together, layer by layer (:mod:`.secure`): the
-sort of every feature is done once for the whole forest, and a layer of the forest costs one pass over
-the rows for the nodes of all trees.
+this module does not offer for training.  Besides the trees, the forest opens the majority class of the
+pooled training rows (``trees.majority``): vote ties go to it.  All trees grow together, layer by layer
+(:mod:`.secure`): the sort of every feature is done once for the whole forest, and a layer of the forest
+costs one pass over the rows for the nodes of all trees.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ async def forest_protocol(table, *, target: str, n_estimators: int = 10, max_dep
     k = n_features_drawn(max_features, d)
     roots = [bootstrap_weights(seed, t, n, bootstrap) for t in range(n_estimators)]
     trees = await learner.grow(roots, lambda t, node: feature_mask(seed, t, node, d, k))
+    majority = await learner.majority()
     return {"trees": [t.to_dict() for t in trees], "schema": learner.schema.to_dict(), "sizes": learner.sizes,
-            "seed": seed}
+            "seed": seed, "majority": majority}
 
 
 def forest_twin(codes: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, n_estimators: int = 10,
@@ -99,6 +101,22 @@ def forest_twin(codes: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, 
                  weights=bootstrap_weights(seed, t, n, bootstrap),
                  feature_mask=lambda node, t=t: feature_mask(seed, t, node, d, k))
             for t in range(n_estimators)]
+
+
+def majority_class(y: np.ndarray, n_classes: int) -> int:
+    """Plaintext twin of the opened ``majority``: the most frequent class (ties to the smallest)."""
+    return int(np.argmax(np.bincount(y, minlength=n_classes)))
+
+
+def decide(fractions: np.ndarray, majority: int) -> np.ndarray:
+    """Per row the class with the most votes; a tie goes to the training set's majority class if it is
+    among the tied classes, else to the smallest tied class.  (sklearn averages the leaves' class
+    frequencies, which stay secret here; with 0/1 leaves, ties are common with an even number of trees, and
+    sending them to the majority class recovers most of the difference: docs/trees.md.)"""
+    tied = fractions >= fractions.max(axis=1, keepdims=True) - 1e-12
+    choice = np.argmax(tied, axis=1)
+    choice[tied[:, majority]] = majority
+    return choice
 
 
 def vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:

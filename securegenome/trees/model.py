@@ -116,11 +116,12 @@ def sklearn_threshold(schema: Schema, feature: int, code: int) -> float:
     return (code + 0.5 - 2 ** (schema.value_bits - 1)) / 2.0 ** schema.frac_bits
 
 
-def to_sklearn(tree: Tree, schema: Schema):
+def to_sklearn(tree: Tree, schema: Schema, prefer: int | None = None):
     """A fitted ``sklearn.tree.DecisionTreeClassifier`` with this tree's splits and leaf classes.
 
     Numeric features take the raw values; categorical ones their category index (the schema's order).
-    Leaves hold the opened class only, so ``predict_proba`` of the sklearn tree is 0/1.
+    Leaves hold the opened class only, so ``predict_proba`` of the sklearn tree is 0/1; with ``prefer``,
+    every leaf also gives 10⁻⁶ to that class, so that a forest averaging such trees breaks vote ties towards it.
     """
     from sklearn.tree import DecisionTreeClassifier
     from sklearn.tree._tree import NODE_DTYPE, Tree as SkTree
@@ -141,6 +142,8 @@ def to_sklearn(tree: Tree, schema: Schema):
     for i in reversed(range(tree.node_count)):  # inner nodes: the sum of their leaves' one-hot classes
         if tree.is_leaf(i):
             values[i, 0, tree.value[i]] = 1.0
+            if prefer is not None:
+                values[i, 0, prefer] += 1e-6
         else:
             values[i] = values[tree.left[i]] + values[tree.right[i]]
     values /= values.sum(axis=2, keepdims=True)

@@ -1,11 +1,11 @@
 """Secure Gini tree learning, layer by layer, for all nodes of a layer (and all trees of a forest) at once.
 
-Protocol (every party runs :func:`learn` on its own rows; sizes and the schema are public):
+Protocol (every party runs :func:`tree_protocol` on its own rows; sizes and the schema are public):
 
 1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
-   row and, for categorical features, the one-hot category, in one counting field SecInt(L) with L from n
-   (the Gini comparisons below need about 5·log₂ n bits) and at least as wide as ``core.key_sectype`` of
-   the sort keys' bit length (step 2: the core sort masks every key with 72 bits).
+   row and, for categorical features, the one-hot category, in one counting field ``core.key_sectype(L)``
+   with L from n (the Gini comparisons below need about 5·log₂ n bits) and the sort keys' bit length: its
+   prime leaves room to mask every comparison operand and sort key with 72 bits.
 2. *Sort once.*  Per numeric feature, one oblivious radix sort of its codes (core: key bits by masked
    opening, 3-bit radix rounds, shuffle-and-open) gives the secret permutation σ_j to value order, the
    sorted values and, by one comparison per adjacent pair, the secret bit 'next value differs'.  The order
@@ -18,27 +18,36 @@ Protocol (every party runs :func:`learn` on its own rows; sizes and the schema a
    class count left of the split 'x_j ≤ x_(i)' for *every* node of the layer.  Categorical features need
    no sort: the contingency table (category × node × class) is one secure matrix product and its prefix
    sums over the category codes are the counts of the splits 'code ≤ v'.
-4. *Scores.*  For each candidate and node: n_L, n_R, the Gini proxy as the exact fraction
+4. *Scores.*  For each node and each candidate of the features the node may use (a forest node: its
+   max_features drawn features only): n_L, n_R, the Gini proxy as the exact fraction
    ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value does not change, fewer than
-   min_samples_leaf rows on a side, feature not drawn for the node) become −1/1.  A first-maximum
-   tournament per node (log₂ of the candidate count rounds of cross-multiplied comparisons) keeps the
-   score, the threshold and the feature; ties go to the first feature and the smallest threshold, as in
-   the plaintext twin (:mod:`.twin`).
+   min_samples_leaf rows on a side) become −1/1.  The products of all features share two rounds; the
+   validity is one comparison per candidate, of changes·(2n_L − 2m + 1)·(2n_R − 2m + 1) − 1 with m =
+   min_samples_leaf (odd factors, never 0), in one batch with the node tests (pure, large enough) and the
+   class pairs of the leaf label.  A first-maximum tournament per node keeps the score, threshold,
+   feature and validity bit: neighbours play while many are left, then one step of all pairs
+   (:func:`all_pairs_affordable`) finishes; ties go to the first feature and the smallest threshold, as
+   in the plaintext twin (:mod:`.twin`).
 5. *Open the layer of the model.*  Per node one bit: split or leaf (``trees.structure``); for split nodes
    the feature and threshold code (``trees.split``), for leaves the class (``trees.leaf``).  The rows
-   are routed by one comparison each against their node's public threshold and the membership of the next
-   layer is formed in shares (one multiplication).
+   are routed and the membership of the next layer is formed in shares (one multiplication): a numeric
+   split costs one comparison per row and tree against the node's public threshold, a categorical one
+   none ('code ≤ v' is a sum of the row's one-hot categories).
 
-Comparisons ``[x ≥ 0]``: x plus random masks from t+1 parties is opened (``trees.masked_values``,
-statistically hiding), the borrow from the mask's secret low bits comes from a log-depth prefix-OR in
-GF(2³¹−1), and moves into the counting field by XOR with a random bit shared in both fields
-(``trees.masked_bits``: uniformly random bits); about 10 rounds each (:meth:`Arithmetic.nonneg`).
+Comparisons ``[x ≥ 0]`` (:meth:`Arithmetic.nonneg`): x + 2^l plus one random integer from each of t+1
+parties is opened (``trees.masked_values``, statistically hiding); the parties also share those integers'
+low bits in GF(2³¹−1), where bit l of the difference comes from carry-save adders and a log-depth carry
+tree in int64 arithmetic; the bit moves into the counting field by XOR with a random bit shared in both
+fields (``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 6 rounds; about 4·l products in GF(2³¹−1)
+and a constant number of counting-field operations per comparison.
 
 What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
-uniformly random or statistically masked (docs/trees.md).  Node sizes, class counts and scores stay secret.
+uniformly random or statistically masked (docs/trees.md); a forest also opens the training rows' majority
+class (vote ties go to it).  Node sizes, class counts and scores stay secret.
 
-Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates each taking a
-few multiplications and ~1.5 comparisons of ≈ 5·log₂ n bits.  Deep trees grow K as 2^depth; this one-hot
+Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates (forests:
+n·K·max_features) each taking about 16 multiplications in the counting field and ~2 comparisons (the
+validity number of ≈ 2·log₂ n bits, about one of ≈ 5·log₂ n bits in the tournament; all rounds shared).  Deep trees grow K as 2^depth; this one-hot
 node representation is the simple choice for the shallow trees (depth ≤ 6) forests use.
 """
 
@@ -60,15 +69,22 @@ LEAKAGE = {
                        "splits (the shape of the opened tree)",
     "trees.split": "feature index and threshold code of every split node, to all (the model)",
     "trees.leaf": "class index of every leaf, to all (the model)",
-    "trees.masked_values": "comparison operands plus random masks of bits+k bits (k <= 30) from t+1 parties, to "
-                           "all: statistically hidden (distance below 2^-k+2 per value)",
+    "trees.majority": "forests only: the most frequent class of all parties' training rows (ties to the smallest "
+                      "class), to all: the forest's vote ties go to it",
+    "trees.masked_values": "comparison operands plus random masks of bits+1+72 bits from t+1 parties, to all: "
+                           "statistically hidden (distance below 2^-72 per value, noted in the ledger; a run's "
+                           "2^32 at most together below 2^-40)",
     "trees.masked_bits": "comparison bits XOR fresh secret random bits from t+1 parties, to all: uniformly "
                          "random; moves a comparison result from GF(2^31-1) into the counting field",
     **core.SORT_LEAKAGE,
 }
 
 CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
-COMPARE_CHUNK = 50_000  # values per comparison batch: its bits in the counting field are Python integers
+MASK_BITS = 72  # k: statistical masking of comparison operands, as the core sort's keys (docs/core.md)
+MAX_MASKED_PER_RUN = 1 << 32  # masked operands and sort keys of one run: their union bound stays below 2^-40
+COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
+ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
+ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
 
 
 class Arithmetic:
@@ -101,86 +117,158 @@ class Arithmetic:
             start += size
         return out
 
-    async def _random_bits(self, N: int, l: int, k: int):
-        """Secret random bits (N, l) shared in GF(2^31-1) and in the counting field, and N random integers of
-        about k bits in the counting field: every one of parties 0..t contributes (the bits are the XOR, the
-        integers the sum of the contributions), so no t parties know them.  All inputs in one round, the
-        XORs in one more (t = 1)."""
+    async def _masks(self, N: int, L: int, k: int):
+        """Random masks for N comparisons: per contributor j = 0..t an integer r_j of L + k bits, shared in the
+        counting field, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in
+        both fields (the XOR of one bit from every contributor: no t parties know it).  One input round and
+        one round of products (the XORs, :meth:`_lift_bits`)."""
+        small, field, q = core.SMALL_FIELD, self.secint.field, self.secint.field.modulus
+        powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
+        draws = []
+        for j in range(mpc.threshold + 1):
+            low = big = lift = None
+            if mpc.pid == j:
+                low = np.frombuffer(secrets.token_bytes(N * L), dtype=np.uint8).astype(np.int64).reshape(N, L) & 1
+                value = random_integers(N, k) << L
+                for s, pw in zip(range(0, L, 62), powers):
+                    value = value + ((low[:, s:s + len(pw)] @ pw).astype(object) << s)
+                lift = np.frombuffer(secrets.token_bytes(N), dtype=np.uint8).astype(np.int64) & 1
+                big = np.stack((value, lift.astype(object)), axis=1)
+                low = np.concatenate((low, lift.reshape(N, 1)), axis=1)
+            draws += [core.input_raw(low, (N, L + 1), small, j, self.keyring),
+                      core.input_raw(big, (N, 2), field, j, self.keyring)]
+        shares = await asyncio.gather(*draws)
+        bits = [s[:, :L] for s in shares[0::2]]
+        mask = sum(s[:, 0] for s in shares[1::2]) % q
+        return bits, mask, [(s[:, L], b[:, 1]) for s, b in zip(shares[0::2], shares[1::2])]
+
+    async def _lift_bits(self, parts):
+        """The XOR of the contributors' lift bits, in GF(2^31-1) and in the counting field alike (t rounds;
+        the first runs alongside the opening of the masked operand)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
-        contributors = range(mpc.threshold + 1)
-        draws = []
-        for j in contributors:
-            mine = (np.frombuffer(secrets.token_bytes(N * l), dtype=np.uint8).astype(np.int64) & 1).reshape(N, l) \
-                if mpc.pid == j else None
-            top = np.array([secrets.randbits(k) for _ in range(N)], dtype=object).reshape(N, 1) \
-                if mpc.pid == j else None
-            big = np.concatenate((mine.astype(object), top), axis=1) if mpc.pid == j else None
-            draws += [core.input_raw(mine, (N, l), small, j, self.keyring),
-                      core.input_raw(big, (N, l + 1), field, j, self.keyring)]
-        # the keys are exchanged already, so the inputs start in the same order on every party
-        shares = await asyncio.gather(*draws)
-        r_small, r_big, high = shares[0], shares[1][:, :l], shares[1][:, l]
-        for j in range(1, len(contributors)):
-            s, b = shares[2 * j], shares[2 * j + 1]
-            ps, pb = await asyncio.gather(core.multiply(r_small, s, small, self.keyring),
-                                          core.multiply(r_big, b[:, :l], field, self.keyring))
-            r_small, r_big = (r_small + s - 2 * ps) % p, (r_big + b[:, :l] - 2 * pb) % q
-            high = (high + b[:, l]) % q
-        return r_small, r_big, high
+        lift_small, lift_big = parts[0]
+        for s, b in parts[1:]:
+            ps, pb = await asyncio.gather(core.multiply(lift_small, s, small, self.keyring),
+                                          core.multiply(lift_big, b, field, self.keyring))
+            lift_small, lift_big = (lift_small + s - 2 * ps) % p, (lift_big + b - 2 * pb) % q
+        return lift_small, lift_big
 
     async def nonneg(self, x, bits: int):
         """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
 
-        With y = x + 2^bits, [x >= 0] is bit ``bits`` of y.  Random bits r_i and an integer h from t+1
-        parties (:meth:`_random_bits`); c = y + Σ r_i 2^i + 2^bits·h is opened (``trees.masked_values``:
-        statistically hiding).  Then [x >= 0] = floor(c / 2^bits) - h - [c mod 2^bits < r], and the
-        comparison of the public low bits of c with the secret bits r is a prefix-OR of their XOR from the
-        top (log₂ bits rounds) and one inner product in GF(2^31-1); the result moves into the counting
-        field with one more random bit (``trees.masked_bits``).  About 12 rounds, whatever the bit length.
+        With y = x + 2^l (l = bits, L = l + 1), 0 < y < 2^L and [x >= 0] is bit l of y.  Every contributor
+        j = 0..t adds a random integer r_j of L + k bits whose low L bits it also shares in GF(2^31-1)
+        (:meth:`_masks`); c = y + Σ_j r_j is opened (``trees.masked_values``: statistically hiding, k = 72).
+        Since y < 2^L, y = (c - Σ_j r_j) mod 2^L = (c + t + 1 + Σ_j ~r_j) mod 2^L (~ the L-bit complement):
+        an addition of the public c + t + 1 and t + 1 secret bit vectors, done in GF(2^31-1) with int64
+        arithmetic: carry-save adders down to two operands (one round each with a public operand), then
+        the carry into bit l from a log-depth generate/propagate tree (2 products per merge).  The result
+        bit moves into the counting field by XOR with a random bit shared in both fields
+        (``trees.masked_bits``: uniformly random).  About 4·L products in GF(2^31-1) and a constant number
+        of counting-field operations per comparison; ⌈log₂ l⌉ + 6 rounds.
         """
         shape = x.shape
         flat = x.reshape(-1)
-        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays of big-field shares
+        if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays
             parts = [await self.nonneg(flat[i:i + COMPARE_CHUNK], bits)
                      for i in range(0, flat.shape[0], COMPARE_CHUNK)]
             return mpc.np_concatenate(parts).reshape(shape)
         N, l = flat.shape[0], bits
+        L = l + 1
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         field, q = self.secint.field, self.secint.field.modulus
-        k = min(mpc.options.sec_param, q.bit_length() - l - 3 - (mpc.threshold + 1).bit_length())
-        if k < 20:
-            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons")
-        r_small, r_big, high = await self._random_bits(N, l + 1, k)   # bit l: for moving the result
-        lift_small, lift_big = r_small[:, l], r_big[:, l]
-        r_small, r_big = r_small[:, :l], r_big[:, :l]
-        powers = np.array([1 << i for i in range(l)], dtype=object)
-        mask = ((r_big * powers).sum(axis=1) + (high << l)) % q
+        contributors = mpc.threshold + 1
+        k = MASK_BITS
+        if q.bit_length() - 1 - L - contributors.bit_length() < k:  # y + Σ r_j < (t+2)·2^(L+k) < q
+            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons: use "
+                             f"core.key_sectype({L})")
+        counts = core.current_ledger().counts()
+        if counts.get("trees.masked_values", 0) + counts.get("sort.masked_keys", 0) + N > MAX_MASKED_PER_RUN:
+            raise ValueError(f"a run may open at most {MAX_MASKED_PER_RUN} statistically masked values: "
+                             f"train on fewer rows or trees per run")
+        r_bits, mask, lift_parts = await self._masks(N, L, k)
         masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
-        c = await core.open(masked, what="trees.masked_values",
-                            why="a comparison operand plus random masks of bits+k bits from t+1 parties: "
-                                "statistically hidden")
+        # started in this order on every party: the opening, then the XOR of the lift bits (same round)
+        c, (lift_small, lift_big) = await asyncio.gather(
+            core.open(masked, what="trees.masked_values", distance=N * 2.0 ** -k,
+                      why="a comparison operand plus random masks of bits+1+k bits from t+1 parties: "
+                          "statistically hidden"),
+            self._lift_bits(lift_parts))
         c = np.asarray(c, dtype=object) % q
-        low = core.bits_of(np.asarray(c % (1 << l), dtype=object), l)           # (N, l), least significant first
-        differ = (low + r_small - 2 * low * r_small) % p
-        prefix = differ[:, ::-1]                                                # most significant first
-        step = 1
-        while step < l:                                                         # prefix OR, log₂ l rounds
-            both = await core.multiply(prefix[:, step:], prefix[:, :-step], small, self.keyring)
-            prefix = np.concatenate((prefix[:, :step], (prefix[:, step:] + prefix[:, :-step] - both) % p), axis=1)
-            step *= 2
-        above = prefix[:, ::-1]                                                 # OR of the bits >= i
-        first = (above - np.concatenate((above[:, 1:], np.zeros((N, 1), dtype=np.int64)), axis=1)) % p
-        below = await core.multiply_sum(first.T, r_small.T, small, self.keyring)  # [c_low < r_low]
-        borrow = await self._lift(below, lift_small, lift_big)
-        result = (c >> l) - core.secure_array(self.secint, field, high) - borrow
-        return result.reshape(shape)
+        public = core.bits_of((c + contributors) % (1 << L), L)                 # (N, L), least significant first
+        operands = [(1 - r) % p for r in r_bits]                                # the complements ~r_j
+        P, Q = operands.pop(), None
+        if operands:                                                            # carry-save: public + 2 secret
+            u, v = P, operands.pop()
+            uv = await core.multiply(u, v, small, self.keyring)
+            P, Q = self._csa(public, u, v, uv, p)
+            public = None
+        while operands:                                                         # carry-save: 3 secret
+            w = operands.pop()
+            pq = await core.multiply(P, Q, small, self.keyring)
+            xor = (P + Q - 2 * pq) % p
+            xw = await core.multiply(xor, w, small, self.keyring)
+            P, Q = (xor + w - 2 * xw) % p, self._shifted((pq + xw) % p)
+        if public is not None:                                                  # public + 1 secret operand
+            g = public * P % p
+            prop = (public + P - 2 * g) % p
+        else:
+            g = await core.multiply(P, Q, small, self.keyring)
+            prop = (P + Q - 2 * g) % p
+        top = prop[:, l]                                                        # bit l = top XOR carry
+        carry, top_lift = await self._carry(g[:, :l], prop[:, :l], p, (top, lift_small))  # into bit l
+        masked_top = (top + lift_small - 2 * top_lift) % p                      # top XOR the lift bit
+        return (await self._lift(masked_top, carry, lift_big)).reshape(shape)
 
-    async def _lift(self, bit, r_small, r_big):
-        """Raw GF(2^31-1) shares of bits -> the same bits in the counting field, by XOR with random bits
-        shared in both fields (r_small, r_big raw shares): the XOR is opened, uniformly random."""
+    @staticmethod
+    def _shifted(carry):
+        out = np.zeros_like(carry)
+        out[:, 1:] = carry[:, :-1]
+        return out
+
+    def _csa(self, public, u, v, uv, p):
+        """Carry-save adder of the public bits ``public`` and secret bits u, v (uv = u·v in shares): the sum
+        bits and the carries shifted up one position (bits above L fall off: arithmetic mod 2^L)."""
+        xor = (u + v - 2 * uv) % p
+        s = np.where(public == 1, 1 - xor, xor) % p
+        majority = np.where(public == 1, u + v - uv, uv) % p
+        return s, self._shifted(majority)
+
+    async def _carry(self, g, prop, p, side):
+        """Carry out of the addition with generate bits g and propagate bits prop (N, l), least significant
+        first: a tree of (G, P) merges, G = G_hi + P_hi·G_lo, P = P_hi·P_lo, one round per level.  The
+        product of the pair ``side`` (two (N,) arrays) rides along in the first round; returns
+        (carry, that product)."""
+        small = core.SMALL_FIELD
+        side_product = None
+        while g.shape[1] > 1:
+            half = g.shape[1] // 2
+            lo_g, hi_g = g[:, 0:2 * half:2], g[:, 1:2 * half:2]
+            lo_p, hi_p = prop[:, 0:2 * half:2], prop[:, 1:2 * half:2]
+            left, right = [hi_p, hi_p], [lo_g, lo_p]
+            if side_product is None:
+                left, right = left + [side[0].reshape(-1, 1)], right + [side[1].reshape(-1, 1)]
+            both = await core.multiply(np.concatenate(left, axis=1), np.concatenate(right, axis=1), small,
+                                       self.keyring)
+            if side_product is None:
+                side_product, both = both[:, -1], both[:, :-1]
+            new_g, new_p = (hi_g + both[:, :half]) % p, both[:, half:]
+            if g.shape[1] % 2:
+                new_g = np.concatenate((new_g, g[:, -1:]), axis=1)
+                new_p = np.concatenate((new_p, prop[:, -1:]), axis=1)
+            g, prop = new_g, new_p
+        if side_product is None:
+            side_product = await core.multiply(side[0], side[1], small, self.keyring)
+        return g[:, 0], side_product
+
+    async def _lift(self, masked_part, other_part, r_big):
+        """The bit b = masked_part XOR other_part XOR r (raw GF(2^31-1) shares; masked_part already holds a
+        random bit r, shared in the counting field as r_big) into the counting field: b XOR r is opened
+        (uniformly random), then b = r + (b XOR r)·(1 - 2r)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        masked = (bit + r_small - 2 * await core.multiply(bit, r_small, small, self.keyring)) % p
+        both = await core.multiply(masked_part, other_part, small, self.keyring)
+        masked = (masked_part + other_part - 2 * both) % p
         c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
         c = np.asarray(getattr(c, "value", c), dtype=object) % p
@@ -191,9 +279,17 @@ class Arithmetic:
         """Per row of the (K, N) arrays: the first column maximising a/b (b > 0; integers a if b is None).
 
         Returns (a, b, payloads) at the winning column, shape (K,).  Pairs of neighbours play; the right
-        one wins only if strictly greater, so the first maximum survives every round.
+        one wins only if strictly greater, so the first maximum survives every round.  Once few players
+        are left (:func:`all_pairs_affordable`), one round of all pairs finishes (:meth:`pair_winners`):
+        one comparison step instead of ⌈log₂ N⌉.
         """
         while a.shape[1] > 1:
+            if all_pairs_affordable(*a.shape):
+                diff = await self.pair_differences(a, b)
+                winners = await self.pair_winners(await self.nonneg(diff, bits), a.shape[1])
+                players = [a] + ([] if b is None else [b]) + payloads
+                won = await self.select(winners, players)
+                return won[0], (None if b is None else won[1]), won[1 + (b is not None):]
             half = a.shape[1] // 2
             al, ar = a[:, 0:2 * half:2], a[:, 1:2 * half:2]
             if b is None:
@@ -211,6 +307,67 @@ class Arithmetic:
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
 
+    async def pair_differences(self, a, b):
+        """For every pair i < j of columns of the (K, N) scores: a value >= 0 iff score j > score i."""
+        I, J = pairs(a.shape[1])
+        if b is None:
+            return a[:, J] - a[:, I] - 1
+        left_cross, right_cross = await self.mul((a[:, J], b[:, I]), (a[:, I], b[:, J]))
+        return left_cross - right_cross - 1
+
+    async def pair_winners(self, beats, N: int):
+        """One-hot (K, N) of the first maximum from the pair bits beats[:, p] = [score J_p > score I_p]:
+        column i wins iff it beats every column before it and no column after it beats it.  The N - 1
+        factors per column are multiplied in a tree (⌈log₂(N - 1)⌉ rounds)."""
+        index, complement = pair_factors(N)
+        f = beats[:, index.ravel()].reshape(beats.shape[0], N, N - 1)
+        f = f + complement.astype(object) * (1 - 2 * f)                     # 1 - bit where column i is I_p
+        while f.shape[2] > 1:
+            half = f.shape[2] // 2
+            [prod] = await self.mul((f[:, :, :half], f[:, :, half:2 * half]))
+            f = prod if f.shape[2] == 2 * half else mpc.np_concatenate((prod, f[:, :, -1:]), axis=2)
+        return f[:, :, 0]
+
+    async def select(self, onehot, players: list) -> list:
+        """Per row, Σ_i onehot[:, i]·x[:, i] for every (K, N) array x of ``players`` (one round)."""
+        products = await self.mul(*((onehot, self.secure(x)) for x in players))
+        return [p.sum(axis=1) for p in products]
+
+
+def random_integers(N: int, bits: int) -> np.ndarray:
+    """N uniformly random integers of ``bits`` bits (object array), from :mod:`secrets`."""
+    words = (bits + 63) // 64
+    raw = np.frombuffer(secrets.token_bytes(8 * words * N), dtype=np.uint64).reshape(N, words)
+    value = np.zeros(N, dtype=object)
+    for w in range(words):
+        value = (value << 64) | raw[:, w].astype(object)
+    return value >> (64 * words - bits)
+
+
+def all_pairs_affordable(K: int, N: int) -> bool:
+    """All-pairs comparisons (K·N(N-1)/2) instead of the remaining ⌈log₂ N⌉ neighbour rounds (K·(N-1)
+    comparisons): when they are few in absolute terms or at most ALL_PAIRS_FACTOR times as many."""
+    return N > 1 and K * N * (N - 1) // 2 <= max(ALL_PAIRS_MIN, ALL_PAIRS_FACTOR * K * (N - 1))
+
+
+def pairs(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (I, J) of all pairs i < j of 0..N-1."""
+    I, J = np.triu_indices(N, 1)
+    return I, J
+
+
+def pair_factors(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column i, the N - 1 pairs it plays (index into :func:`pairs`) and whether it is the first (I)
+    of the pair, where its factor is 1 - [J beats I]."""
+    I, J = pairs(N)
+    index = np.zeros((N, N - 1), dtype=np.int64)
+    complement = np.zeros((N, N - 1), dtype=np.int64)
+    for i in range(N):
+        mine = np.flatnonzero((I == i) | (J == i))
+        index[i] = mine
+        complement[i] = I[mine] == i
+    return index, complement
+
 
 class Learner:
     """One party's view of a run: its encoded rows in shares, the sort orders, the trees grown so far."""
@@ -221,16 +378,18 @@ class Learner:
         self.min_samples_leaf, self.max_depth = min_samples_leaf, max_depth
         self.weight_bits = (self.n * 1).bit_length() + 1
         self.score_bits = 5 * self.weight_bits + 2
+        # validity numbers: products of two odd side counts |2·n_side - 2·msl + 1| <= 2·max(n, msl) + 1
+        self.check_bits = 2 * (2 * max(self.n, min_samples_leaf) + 1).bit_length() + 1
         code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
         self.code_bits = code_bits
         numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
         # the numeric features' sort keys (feature number g, code): core.sort masks them with
         # core.sort.MASK_BITS bits, so the counting field is at least core.key_sectype(key_bits) wide
         self.key_bits = schema.value_bits + max(1, (len(numeric) - 1).bit_length())
-        bits = max(self.score_bits, code_bits + self.d.bit_length() + 2) + 2
-        if numeric and self.n > 1:
-            bits = max(bits, core.key_sectype(self.key_bits).bit_length)
-        self.secint = mpc.SecInt(bits)
+        # the field masks every comparison operand (at most score_bits + 1 bits with the offset) and sort key
+        # with MASK_BITS bits: core.key_sectype gives that room for up to 63 contributors
+        bits = max(self.score_bits + 1, code_bits + self.d.bit_length() + 2)
+        self.secint = core.key_sectype(max(bits, self.key_bits) if numeric and self.n > 1 else bits)
         self.ar = Arithmetic(self.secint)
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
@@ -286,19 +445,29 @@ class Learner:
             return len(self.schema.categories[self.schema.features[j]]) - 1
         return self.n - 1
 
-    async def candidate_counts(self, features: list[int], MY) -> dict:
+    async def candidate_counts(self, features: list[int], MY, mask: np.ndarray) -> dict:
         """Per feature: left class counts (N_j, K, C) of its candidate splits, their thresholds (K, N_j) and
         the secret bits 'value changes' (numeric) or None.  The numeric features are gathered into value
-        order together: one permutation of the stacked copies of MY."""
+        order together: one permutation of stacked copies of the columns of MY, only those of the nodes
+        that may use the feature (``mask``, K × d; a forest's nodes draw a few features each).  The counts
+        of other nodes are left zero: :meth:`_scores` does not use them."""
         K, n = MY.shape[1] // self.C, self.n
         out = {}
         numeric = [j for j in features if not self.schema.is_categorical(j)]
         if numeric:
+            nodes = {j: np.flatnonzero(mask[:, j]) for j in numeric}
+            width = max(len(v) for v in nodes.values())
+            per_node = MY.reshape(n, K, self.C)
+            segments = [self._padded(per_node[:, nodes[j], :], width - len(nodes[j]), 1).reshape(n, width * self.C)
+                        for j in numeric]
             sigma = mpc.np_concatenate([self.order[j] + g * n for g, j in enumerate(numeric)])
-            stacked = mpc.np_concatenate([MY] * len(numeric), axis=0) if len(numeric) > 1 else MY
+            stacked = mpc.np_concatenate(segments, axis=0) if len(numeric) > 1 else segments[0]
             gathered = await core.apply_permutation(sigma, stacked)       # segment g: feature g in value order
             for g, j in enumerate(numeric):
-                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, K, self.C)
+                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, width, self.C)
+                slot = np.full(K, width)                                    # slot `width`: zeros
+                slot[nodes[j]] = np.arange(len(nodes[j]))
+                left = self._padded(left, 1, 1)[:, slot, :]                   # (n - 1, K, C)
                 thresholds = self.sorted_codes[j][:n - 1].reshape(1, n - 1) + np.zeros((K, n - 1), dtype=object)
                 out[j] = (left, thresholds, self.differs[j])
         for j in features:
@@ -309,8 +478,9 @@ class Learner:
                 out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=object), (K, k - 1)), None)
         return out
 
-    async def best_splits(self, MY, totals, mask: np.ndarray):
-        """Per node (K): the best candidate's score (a, b), threshold code and feature, over all features.
+    async def best_splits(self, MY, totals, mask: np.ndarray, node_checks):
+        """Per node (K): the best candidate's score (a, b), threshold code, feature and validity bit, over all
+        features; and the bits [node_checks >= 0] (K, m), compared in the first chunk's batch.
 
         Features are taken in chunks of about CHUNK candidate-node pairs; the candidates of a chunk play
         one tournament together (its rounds are shared by all features), the chunk winners a final one.
@@ -324,51 +494,110 @@ class Learner:
                 pairs = 0
             chunks[-1].append(j)
             pairs += K * self._candidates(j)
-        winners = []
+        winners, node_bits = [], None
         for chunk in chunks:
             if chunk:
-                counts = await self.candidate_counts(chunk, MY)
-                winners.append(await self._chunk_winner([await self._scores(j, counts[j], totals, mask)
-                                                         for j in chunk]))
+                counts = await self.candidate_counts(chunk, MY, mask)
+                winner, bits = await self._chunk_winner(await self._scores(chunk, counts, totals, mask),
+                                                        node_checks if node_bits is None else None)
+                winners.append(winner)
+                node_bits = bits if node_bits is None else node_bits
+        if node_bits is None:
+            node_bits = await self.ar.nonneg(node_checks, self.weight_bits)
         if not winners:
-            return None
+            return None, node_bits
         if len(winners) == 1:
-            return winners[0]
+            return winners[0], node_bits
         stack = lambda xs: mpc.np_stack(xs, axis=1)                          # (K, chunks)
-        a, b, [t, f] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
-                                               [stack([w[i] for w in winners]) for i in (2, 3)], self.score_bits)
-        return a, b, t, f
+        a, b, [t, f, v] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
+                                                  [stack([w[i] for w in winners]) for i in (2, 3, 4)], self.score_bits)
+        return (a, b, t, f, v), node_bits
 
-    async def _scores(self, j: int, counts, totals, mask: np.ndarray):
-        """Feature j's candidates (K, N_j): proxy numerator a, denominator b, n_left, n_right, threshold, an
-        extra validity factor (value changes, node may use j) and the feature index."""
+    async def _scores(self, chunk: list[int], counts: dict, totals, mask: np.ndarray):
+        """The candidates (K, N) of every node: its allowed features of ``chunk`` side by side (feature order,
+        each padded to the chunk's longest with invalid candidates), as proxy numerator a, denominator b, a
+        validity number (>= 0 iff the value changes and both sides hold min_samples_leaf rows), threshold
+        and feature index.
+
+        Only the (node, feature) pairs a node may use get scores: a forest's node draws max_features of d
+        features, so this saves the products and comparisons of the others.  The products of all
+        features share two rounds."""
         K = totals.shape[0]
-        left, thresholds, differs = counts
+        allowed = [[g for g, j in enumerate(chunk) if mask[k, j]] for k in range(K)]
+        width = max(1, max(len(a) for a in allowed))
+        index = np.array([a + [0] * (width - len(a)) for a in allowed], dtype=np.int64)           # (K, width)
+        real = np.array([[1] * len(a) + [0] * (width - len(a)) for a in allowed], dtype=object)   # padding: 0
+        N = max(counts[j][0].shape[0] for j in chunk)
+        left, thresholds, extra = [], [], []
+        for j in chunk:
+            left_j, thresholds_j, differs = counts[j]
+            pad = N - left_j.shape[0]
+            changes = self.ar.secure(np.ones((left_j.shape[0], 1), dtype=object)) if differs is None \
+                else differs.reshape(-1, 1)
+            left.append(self._padded(left_j, pad, 0))
+            thresholds.append(self._padded(self.ar.secure(thresholds_j), pad, 1))
+            extra.append(self._padded(changes, pad, 0).reshape(N))
+        rows = np.arange(K).reshape(K, 1)
+        left = mpc.np_stack(left)[index, :, rows, :]                          # (K, width, N, C)
+        left = left.reshape(K, width * N, self.C).transpose(1, 0, 2)           # (width·N, K, C)
+        thresholds = mpc.np_stack(thresholds)[index, rows, :].reshape(K, width * N)
+        extra = (mpc.np_stack(extra)[index, :] * real.reshape(K, width, 1)).reshape(K, width * N)
+        feature = np.repeat(np.array(chunk, dtype=object)[index], N, axis=1)  # (K, width·N)
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
-        [squares] = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))))
-        x, y, b = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
-                                    (n_left, n_right))
+        # validity as one number: changes·(2·n_L - 2·msl + 1)·(2·n_R - 2·msl + 1) - 1 >= 0 iff the value
+        # changes and both sides hold min_samples_leaf rows (the odd factors are never 0; both negative
+        # only in nodes below 2·min_samples_leaf rows, which do not split anyway)
+        side_left = 2 * n_left - (2 * self.min_samples_leaf - 1)
+        side_right = 2 * n_right - (2 * self.min_samples_leaf - 1)
+        squares, gated = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))),
+                                           (extra.T, side_left))
+        x, y, b, both = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
+                                          (n_left, n_right), (gated, side_right))
         a = x + y
-        allowed = mask[:, j].astype(object).reshape(1, K)
-        extra = self.ar.secure(np.broadcast_to(allowed, a.shape)) if differs is None \
-            else differs.reshape(-1, 1) * allowed
-        return a.T, b.T, n_left.T, n_right.T, self.ar.secure(thresholds), extra.T, \
-            np.full((K, a.shape[0]), j, dtype=object)
+        return a.T, b.T, (both - 1).T, thresholds, feature
 
-    async def _chunk_winner(self, chunk):
-        """One first-maximum tournament over the candidates of several features."""
-        a, b, n_left, n_right, thresholds, extra, feature = (
-            mpc.np_concatenate([c[i] for c in chunk], axis=1) if i != 6 else
-            np.concatenate([c[i] for c in chunk], axis=1) for i in range(7))
-        ok = await self.ar.nonneg(mpc.np_stack((n_left, n_right)) - self.min_samples_leaf, self.weight_bits)
-        [both] = await self.ar.mul((ok[0], ok[1]))
-        [valid] = await self.ar.mul((both, extra))
+    def _padded(self, x, pad: int, axis: int):
+        """x with ``pad`` zeros appended along ``axis`` (invalid candidates: no rows left of them)."""
+        if not pad:
+            return x
+        shape = list(x.shape)
+        shape[axis] = pad
+        return mpc.np_concatenate((x, self.ar.secure(np.zeros(shape, dtype=object))), axis=axis)
+
+    async def _chunk_winner(self, candidates, node_checks):
+        """One first-maximum tournament over the candidates of several features; their validity comparisons
+        share one batch with ``node_checks`` (if given)."""
+        a, b, validity, thresholds, feature = candidates
+        flat = validity.reshape(-1)
+        checks = flat if node_checks is None else mpc.np_concatenate((flat, node_checks.reshape(-1)))
+        ok = await self.ar.nonneg(checks, self.check_bits)
+        node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
+        valid = ok[:flat.shape[0]].reshape(a.shape)
         a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
         a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
-        a, b, [t, f] = await self.ar.first_max(a, b, [thresholds, feature], self.score_bits)
-        return a, b, t, f
+        a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
+        return (a, b, t, f, v), node_bits
+
+    async def _labels(self, beats, K: int, also=()):
+        """The majority class of every node (ties to the smallest class) from the bits of its class pairs;
+        the products ``also`` (pairs) share the round of the selection and are returned after the label."""
+        if self.C == 1:
+            return [self.ar.secure(np.zeros(K, dtype=object))] + (await self.ar.mul(*also) if also else [])
+        winners = await self.ar.pair_winners(beats, self.C)
+        classes = np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))
+        [chosen, *rest] = await self.ar.mul((winners, classes), *also)
+        return [chosen.sum(axis=1)] + rest
+
+    async def majority(self) -> int:
+        """The most frequent class of the pooled rows (ties to the smallest), opened (``trees.majority``)."""
+        totals = self.Y.sum(axis=0).reshape(1, self.C)
+        beats = None if self.C == 1 else await self.ar.nonneg(await self.ar.pair_differences(totals, None),
+                                                              self.weight_bits)
+        [label] = await self._labels(beats, 1)
+        return int(await core.open(label[0], what="trees.majority",
+                                   why="the forest's vote ties go to the training set's majority class"))
 
     async def grow(self, roots: list[np.ndarray], feature_masks=None) -> list[Tree]:
         """Grow one tree per entry of ``roots`` (public row weights) layer by layer; returns the opened trees.
@@ -389,38 +618,45 @@ class Learner:
             MY = MY.reshape(self.n, K * self.C)
             totals = MY.sum(axis=0).reshape(K, self.C)
             size = totals.sum(axis=1)
-            top, _, [label] = await self.ar.first_max(totals, None, [np.broadcast_to(
-                np.arange(self.C, dtype=object), (K, self.C))], self.weight_bits)
+            class_pairs = await self.ar.pair_differences(totals, None) if self.C > 1 else None  # (K, C(C-1)/2)
             if depth == self.max_depth:
+                [label] = await self._labels(None if class_pairs is None else
+                                             await self.ar.nonneg(class_pairs, self.weight_bits), K)
                 split = np.zeros(K, dtype=bool)
             else:
-                pure, large = await self.ar.nonneg(mpc.np_stack((top - size, size - 2 * self.min_samples_leaf)),
-                                                   self.weight_bits)
+                # per node, in the first comparison batch: [count_c >= size] (pure: one of them, if the node
+                # is not empty; empty nodes fail the size test), [size >= 2·min_samples_leaf], class pairs
+                checks = [totals - size.reshape(K, 1), (size - 2 * self.min_samples_leaf).reshape(K, 1)]
+                checks += [] if class_pairs is None else [class_pairs]
                 mask = np.ones((K, self.d), dtype=bool) if feature_masks is None else \
                     np.array([feature_masks(t, node) for t, node in nodes], dtype=bool).reshape(K, self.d)
-                best = await self.best_splits(MY, totals, mask)
+                best, node_bits = await self.best_splits(MY, totals, mask, mpc.np_concatenate(checks, axis=1))
+                pure, large = node_bits[:, :self.C].sum(axis=1), node_bits[:, self.C]
+                label, both = await self._labels(node_bits[:, self.C + 1:], K, [(1 - pure, large)])
                 if best is None:
                     split = np.zeros(K, dtype=bool)
                 else:
-                    a, _, threshold, feature = best
-                    found = await self.ar.nonneg(a, self.score_bits)
-                    [both] = await self.ar.mul((1 - pure, large))
+                    _, _, threshold, feature, found = best
                     [splits] = await self.ar.mul((both, found))
                     split = np.asarray(await core.open(splits, what="trees.structure",
                                                        why="the shape of the tree: whether each node splits"),
                                        dtype=np.int64).astype(bool)
             leaves = np.flatnonzero(~split)
             inner = np.flatnonzero(split)
+            openings = []  # both in one round, started in this order on every party
             if len(leaves):
-                classes = await core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model")
-                for k, c in zip(leaves, np.asarray(classes, dtype=np.int64)):
+                openings.append(core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model"))
+            if len(inner):
+                openings.append(core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
+                                          why="the split features and thresholds of the model"))
+            opened = await asyncio.gather(*openings)
+            if len(leaves):
+                for k, c in zip(leaves, np.asarray(opened[0], dtype=np.int64)):
                     t, node = nodes[k]
                     trees[t].value[node] = int(c)
             if not len(inner):
                 break
-            opened = await core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
-                                     why="the split features and thresholds of the model")
-            opened = np.asarray(opened, dtype=np.int64)
+            opened = np.asarray(opened[-1], dtype=np.int64)
             f, thr = opened[:len(inner)], opened[len(inner):]
             nodes, B = await self._route(trees, nodes, B, inner, f, thr, depth)
             depth += 1
@@ -429,7 +665,11 @@ class Learner:
         return trees
 
     async def _route(self, trees, nodes, B, inner, f, thr, depth):
-        """Record the splits; each row of a split node goes left iff its code <= the node's threshold."""
+        """Record the splits; each row of a split node goes left iff its code <= the node's threshold.
+
+        Categorical splits need no comparison: 'code <= v' is the sum of the row's one-hot categories 0..v.
+        Numeric ones compare each row's value of its node's feature with the node's public threshold: one
+        comparison per row and tree."""
         children = []
         for k, j, t in zip(inner, f, thr):
             tree, node = nodes[k]
@@ -438,17 +678,24 @@ class Learner:
             tr.left[node], tr.right[node] = tr.add(depth + 1), tr.add(depth + 1)
             children += [(tree, tr.left[node]), (tree, tr.right[node])]
         member = B[:, inner]                                                 # (n, S)
-        chosen = self.X[:, f]                                                # (n, S): each node's feature
-        # a row sits in one node per tree: per tree, its node's feature value and threshold
-        owner = [nodes[k][0] for k in inner]
-        grown = sorted(set(owner))
-        group = np.zeros((len(inner), len(grown)), dtype=object)
-        group[np.arange(len(inner)), [grown.index(t) for t in owner]] = 1
-        [x] = await self.ar.mul((member, chosen))
-        x = x @ group                                                        # (n, trees)
-        t = (member * thr.astype(object).reshape(1, -1)) @ group
-        go_left = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T     # (n, S)
-        [left] = await self.ar.mul((member, go_left))
+        go_left = [None] * len(inner)
+        numeric = [s for s, j in enumerate(f) if not self.schema.is_categorical(j)]
+        for s, (j, t) in enumerate(zip(f, thr)):
+            if self.schema.is_categorical(j):
+                go_left[s] = self.onehot[j][:, :t + 1].sum(axis=1)
+        if numeric:
+            # a row sits in one node per tree: per tree, its node's feature value and threshold
+            owner = [nodes[inner[s]][0] for s in numeric]
+            grown = sorted(set(owner))
+            group = np.zeros((len(numeric), len(grown)), dtype=object)
+            group[np.arange(len(numeric)), [grown.index(t) for t in owner]] = 1
+            [x] = await self.ar.mul((member[:, numeric], self.X[:, f[numeric]]))
+            x = x @ group                                                    # (n, trees)
+            t = (member[:, numeric] * thr[numeric].astype(object).reshape(1, -1)) @ group
+            compared = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T  # (n, numeric splits)
+            for i, s in enumerate(numeric):
+                go_left[s] = compared[:, i]
+        [left] = await self.ar.mul((member, mpc.np_stack(go_left, axis=1)))
         B = mpc.np_stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
         return children, B
 
