@@ -37,8 +37,9 @@ BYTES_SHUFFLED = 110  #: per value of a column chunk in a shuffle (copies, share
 BYTES_DECOMPOSED = FIELD_BITS * 8 * 5  #: per field element being bit-decomposed (31 bit columns, ~5 copies)
 TRANSCRIPT_BYTES = 4  #: per opened value kept in core's ledger transcript (uint32), up to ledger.TRANSCRIPT_LIMIT values
 
-#: seconds per unit of each :func:`cost_features` term at 3 parties, fitted to benchmarks/fm_scale.py
-COST_SECONDS = {"build": 3.1e-7, "row_bits": 7.3e-7, "row_lanes": 7.6e-7, "decomposed": 6e-8, "calls": 0.02}
+#: seconds per unit of each :func:`cost_features` term at 3 parties, refitted (``benchmarks/fm_scale.py --refit``)
+#: to the unsharded fm runs of benchmarks/search_scale.py at 1 Mbp (issue 14, second pass)
+COST_SECONDS = {"build": 1.18e-7, "row_bits": 8.51e-7, "row_lanes": 8.86e-7, "decomposed": 6.99e-8, "calls": 0.0233}
 
 
 def _steps_to_try(read_lengths, k: int, step: int | None) -> list[int]:
