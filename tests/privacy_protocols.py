@@ -54,6 +54,7 @@ SENDERS = {
 PUBLIC_SITES = {
     "core/session.py:_party_main", "core/memory.py:agree_budget",
     "genomics/search.py:secure_search", "genomics/bwt.py:bwt_protocol", "genomics/fmsearch.py:*",
+    "genomics/fm/index.py:_input_owner_keys",
     "survival/tables.py:agree_groups", "survival/tables.py:public_grid", "survival/kaplan_meier.py:secure_km_counts",
     "survival/logrank.py:secure_logrank", "regression/_shared.py:agree_on_table", "regression/_shared.py:party_sizes",
 }

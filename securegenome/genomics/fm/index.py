@@ -20,7 +20,7 @@ import numpy as np
 
 from ...core import mpc
 from ...core import KeyRing, SMALL_FIELD as FIELD, SecretShuffle, bits_of, input_raw, open_shuffled, placed
-from ...core import exchange_public, raw_shares
+from ...core import params, raw_shares
 from ...errors import InputError
 from ..alphabet import N_CODE
 from ..oracle import suffix_array
@@ -196,7 +196,7 @@ class SecureFMIndex:
             # flow control: the owner goes on when the others have its chunk; sending never waits, so
             # without this every chunk's message sat in its send buffer at once (2.2 GB at 2.5 Mbp, h = 100)
             if others:
-                await exchange_public(lo, senders=others, receivers=[owner])
+                await params.exchange_public(lo, senders=others, receivers=[owner])
 
     async def _gather_keys(self, code_bits: np.ndarray) -> None:
         """build="secure": the keys from shares of the text's code bits, gathered into SA order through
