@@ -25,6 +25,9 @@ def test_kernels_equal_numpy(p):
         assert (fieldops.lincomb([x, y, x], [2, 7, p - 3], p)
                 == ((x * 2) % p + (y * 7) % p + (x * (p - 3)) % p) % p).all()
     assert (fieldops.add(a, b, p) == (a + b) % p).all()
+    out = a.copy()
+    fieldops.axpy(out, b.astype(np.uint32), p - 2, p)
+    assert (out == (a + (b * (p - 2)) % p) % p).all()
     a3, b3 = rng.integers(0, p, (8, 30, 4)), rng.integers(0, p, (8, 30, 4))
     assert (fieldops.dot(a3, b3, p) == ((a3 * b3) % p).sum(axis=0) % p).all()
 

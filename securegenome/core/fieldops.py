@@ -201,3 +201,15 @@ def take_below(words: np.ndarray, mask: int, p: int, out: np.ndarray) -> int:
     """Rejection sampling: fill ``out`` with the words (masked to ``mask``) that are below p, in order;
     returns how many were filled (fewer than out.size if the words ran short)."""
     return _take_below(words, np.uint32(mask), np.int64(p), out)
+
+
+@numba.njit(nogil=True, cache=True)
+def _axpy(out, x, w, p):
+    for i in range(out.size):
+        out[i] = _reduce(out[i] + _reduce(x[i] * w, p), p)
+
+
+def axpy(out: np.ndarray, x: np.ndarray, w: int, p: int) -> None:
+    """out += w * x (mod p), in place; ``x`` may be any integer dtype (e.g. received uint32 words), so a
+    received share is folded in without a widened copy."""
+    _axpy(out.reshape(-1), np.ascontiguousarray(x).reshape(-1), np.int64(int(w) % p), p)

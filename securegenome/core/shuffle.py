@@ -171,10 +171,11 @@ class RawShares(mpc.SecureObject):
                 raise ValueError(f"degree-{degree} shares need {degree + 1} parties")
             if mpc.pid in points[1:]:
                 mpc._send_message(receiver, _marshal(a.share.reshape(-1), p))
-            if mpc.pid == receiver:
-                shares = [a.share.reshape(-1)] + [_unmarshal(await _received(pid), p, a.size) for pid in points[1:]]
+            if mpc.pid == receiver:  # folded in one share at a time: memory n words + one message
                 weights = lagrange_at_zero([pid + 1 for pid in points], p)
-                result = fieldops.lincomb(shares, weights, p).reshape(a.share.shape)
+                result = fieldops.scale(a.share, weights[0], p)
+                for pid, weight in zip(points[1:], weights[1:]):
+                    fieldops.axpy(result, _words(await _received(pid), a.size), weight, p)
         return [result]
 
 
@@ -185,6 +186,13 @@ def _marshal(value: np.ndarray, modulus: int) -> bytes:
     if modulus.bit_length() <= 64:
         return value.astype(np.uint64).tobytes()
     return encode_array(np.asarray(value, dtype=object))
+
+
+def _words(data: bytes, size: int) -> np.ndarray:
+    """The ``size`` 4-byte shares in ``data`` as a uint32 view (shares of fields below 2³¹; no copy)."""
+    if len(data) != 4 * size:
+        raise WireError(f"expected {size} shares of 4 bytes, got {len(data)} bytes")
+    return np.frombuffer(data, dtype=np.uint32)
 
 
 def _unmarshal(data: bytes, modulus: int, size: int) -> np.ndarray:
