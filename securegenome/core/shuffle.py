@@ -197,12 +197,12 @@ def _words(data: bytes, size: int) -> np.ndarray:
 
 def _unmarshal(data: bytes, modulus: int, size: int) -> np.ndarray:
     """The ``size`` shares in ``data`` (never unpickled: fixed-width words, or a framed integer array)."""
-    if _is_small(modulus) or modulus.bit_length() <= 64:
-        width = 4 if _is_small(modulus) else 8
-        if len(data) != width * size:
-            raise WireError(f"expected {size} shares of {width} bytes, got {len(data)} bytes")
-        values = np.frombuffer(data, dtype=np.uint32 if width == 4 else np.uint64)
-        return values.astype(np.int64) if width == 4 else values.astype(object)
+    if _is_small(modulus):
+        return _words(data, size).astype(np.int64)
+    if modulus.bit_length() <= 64:
+        if len(data) != 8 * size:
+            raise WireError(f"expected {size} shares of 8 bytes, got {len(data)} bytes")
+        return np.frombuffer(data, dtype=np.uint64).astype(object)
     values = decode_array(data)
     if values.size != size or values.dtype != object:
         raise WireError(f"expected {size} shares")

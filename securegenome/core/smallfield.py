@@ -29,7 +29,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ._mpyc import mpc
-from .shuffle import RawShares
+from .shuffle import RawShares, lagrange_at_zero as shuffle_lagrange_at_zero
 
 P = 4_194_301  # 2^22 - 3, prime: products of two elements fit int64, 1024 of them fit float64 exactly
 BITS = 22
@@ -42,15 +42,7 @@ def inverse(a: int) -> int:
 
 def lagrange_at_zero(xs) -> list[int]:
     """Coefficients c_i with f(0) = sum c_i f(x_i) mod P for every polynomial of degree < len(xs)."""
-    coefficients = []
-    for i, xi in enumerate(xs):
-        num, den = 1, 1
-        for j, xj in enumerate(xs):
-            if j != i:
-                num = num * xj % P
-                den = den * (xj - xi) % P
-        coefficients.append(num * inverse(den) % P)
-    return coefficients
+    return shuffle_lagrange_at_zero(xs, P)
 
 
 # ---------------------------------------------------------------------------------------- local kernels
