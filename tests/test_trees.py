@@ -1,6 +1,7 @@
 """Secure decision trees and forests: secure = plaintext twin, twin = sklearn, estimators, CLI, ledger."""
 
 import json
+from fractions import Fraction
 import os
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
+from securegenome import core
 from securegenome.cli import main as cli_main
 from securegenome.errors import InputError
 from securegenome.trees import SecureDecisionTreeClassifier, SecureRandomForestClassifier, data, forest, predict, \
@@ -440,3 +442,39 @@ def test_tree_predict_cli(tmp_path, capsys):
     releases = json.loads(ledger.read_text())["releases"]
     assert {r["what"] for r in releases} <= set(predict.LEAKAGE)
     assert [r["receivers"] for r in releases if r["what"] == "trees.prediction"] == [[2]]
+
+
+async def scan_and_compare(a, b, starts, x, bits):
+    """The segmented first-maximum scan (index of each position's winner) and wide comparisons [x >= 0]."""
+    ar = secure.Arithmetic(core.Residues(secure.ring_bits(bits)))
+    index = np.broadcast_to(np.arange(a.shape[1]), a.shape)
+    _, _, [won] = await ar.segmented_first_max(ar.secure(starts), ar.secure(a), ar.secure(b), [index], bits)
+    signs = await ar.nonneg(ar.secure(x), bits)
+    return [await ar.open(v, what="test.value", why="test") for v in (won, signs)]
+
+
+def first_max_oracle(a, b, starts):
+    """Per position, the index of the first maximum of a/b since its segment began (exact fractions)."""
+    out = np.zeros(a.shape, dtype=np.int64)
+    for r in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            best = i if starts[r, i] else best
+            if not starts[r, i] and Fraction(int(a[r, i]), int(b[r, i])) > Fraction(int(a[r, best]), int(b[r, best])):
+                best = i
+            out[r, i] = best
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 100])
+def test_segmented_first_max_and_wide_comparisons(run1, n):
+    rng = np.random.default_rng(n)
+    a = rng.integers(-1, 4, (3, n)).astype(object) * 2**30                 # many ties, 63-bit products
+    b = rng.integers(1, 3, (3, n)).astype(object) * 2**30
+    starts = (rng.random((3, n)) < 0.2).astype(np.int64)
+    starts[:, 0] = 1
+    starts[2] = 1 if n % 2 else starts[2]                                   # every position its own segment
+    x = np.array([int(v) for v in rng.integers(-2**62, 2**62, 40)], dtype=object) * 2**26 + rng.integers(-1, 2, 40)
+    for won, signs in (r.value for r in run1(scan_and_compare, kwargs={"a": a, "b": b, "starts": starts, "x": x,
+                                                                       "bits": 90})):
+        assert (won.reshape(a.shape) == first_max_oracle(a, b, starts)).all()
+        assert (signs == (x >= 0)).all()

@@ -13,7 +13,8 @@ Everything two modules need lives here and knows nothing of DNA or patients:
   of GF(2^31-1) (:data:`SMALL`, :data:`SMALL_FIELD`) with :class:`KeyRing`, :func:`input_raw`,
   :func:`multiply`, :func:`multiply_sum`, :class:`SecretShuffle`, :class:`RawShares` (open raw shares), :func:`radix_destinations` (one round:
   :func:`digit_destinations`), :func:`key_bits`, :func:`key_sectype`, :func:`bits_of`, :func:`open_shuffled`,
-  :func:`placed`; and :mod:`.smallfield`, Shamir sharing over GF(2^22-3) on int64 arrays for exact float64
+  :func:`placed`, :func:`apply_permutation_raw`; wide integers as residues modulo several such primes
+  (:mod:`.residues`: :class:`Residues`, :class:`Shared`); and :mod:`.smallfield`, Shamir sharing over GF(2^22-3) on int64 arrays for exact float64
   BLAS products.
 
 ``mpc`` is MPyC's runtime of this process, imported with ``sys.argv`` under our control.
@@ -34,9 +35,11 @@ from .permutation import apply_inverse_permutation, apply_permutation, compose_p
 from .sort import argsort, compact, sort
 # the raw-share layer (docs/core.md, "Raw shares")
 from . import smallfield
-from .permutation import LEAKAGE as PERMUTATION_LEAKAGE, open_shuffled, placed
-from .shuffle import KeyRing, RawShares, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, secure_array, \
-    shuffle_together
+from .permutation import LEAKAGE as PERMUTATION_LEAKAGE, apply_inverse_permutation_raw, apply_permutation_raw, \
+    open_shuffled, placed
+from .shuffle import KeyRing, RawShares, SecretShuffle, input_raw, multiply, multiply_sum, raw_shares, \
+    reshare_product, reshare_products, secure_array, shuffle_together
+from .residues import Residues, ResidueShares, Shared
 from .sort import DIGIT_BITS, FIELD as SMALL_FIELD, LEAKAGE as SORT_LEAKAGE, SMALL, bits_of, digit_destinations, \
     key_bits, key_sectype, radix_destinations, sort_destinations
 
@@ -48,4 +51,5 @@ __all__ = ["mpc", "Ledger", "Release", "current_ledger", "write_transcripts", "o
            "smallfield", "PERMUTATION_LEAKAGE", "open_shuffled", "placed", "KeyRing", "RawShares", "SecretShuffle", "input_raw",
            "multiply", "multiply_sum", "raw_shares", "secure_array", "shuffle_together", "SMALL_FIELD",
            "SORT_LEAKAGE", "SMALL", "bits_of", "key_bits", "key_sectype", "radix_destinations", "sort_destinations",
-           "DIGIT_BITS", "digit_destinations"]
+           "DIGIT_BITS", "digit_destinations", "reshare_product", "reshare_products", "apply_permutation_raw",
+           "apply_inverse_permutation_raw", "Residues", "ResidueShares", "Shared"]

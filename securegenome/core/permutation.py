@@ -90,3 +90,37 @@ async def compose_permutations(sigma, tau):
     if sigma.shape != tau.shape:
         raise ValueError("permutations to compose must have the same length")
     return await apply_permutation(tau, sigma)
+
+
+# ---- the same on the raw-share layer: int64 share arrays of fields below 2^31 ---------------------------
+
+async def apply_permutation_raw(sigma: np.ndarray, values: list, fields: list, keyring=None) -> list:
+    """``[x[sigma] for x in values]`` for raw share arrays (rows on axis 0; ``fields[i]`` for ``values[i]``,
+    e.g. the residues of :mod:`.residues`); ``sigma``: raw GF(2³¹−1) shares of a permutation.  The gather
+    above: one shuffle of sigma, one opening (``shuffle.permutation``), one reverse shuffle of the rows."""
+    n = len(sigma)
+    if n <= 1:
+        return list(values)
+    pi = SecretShuffle(n, keyring)
+    [shuffled] = await pi.apply_raw([sigma], [_small_field()])
+    q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
+                                          "random: gather rows from their sources")
+    return await pi.apply_raw([v[q] for v in values], fields, inverse=True)
+
+
+async def apply_inverse_permutation_raw(sigma: np.ndarray, values: list, fields: list, keyring=None) -> list:
+    """``y`` with ``y[sigma[i]] = x[i]`` for every raw share array x of ``values`` (the scatter above on the
+    raw-share layer: one shuffle of sigma and the rows together, one opening)."""
+    n = len(sigma)
+    if n <= 1:
+        return list(values)
+    [shuffled, *rows] = await SecretShuffle(n, keyring).apply_raw([sigma, *values], [_small_field(), *fields])
+    q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
+                                          "random: scatter rows to their destinations")
+    return [placed(r, q) for r in rows]
+
+
+def _small_field():
+    from .shuffle import SMALL_PRIME
+    from ._mpyc import mpc
+    return mpc.SecFld(SMALL_PRIME).field

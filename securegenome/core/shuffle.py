@@ -459,6 +459,17 @@ async def reshare_product(product: np.ndarray, field, keyring: KeyRing) -> np.nd
     return await _degree_reduced(product, field, keyring)
 
 
+async def reshare_products(products: list, fields: list, keyring: KeyRing) -> list:
+    """Degree-t shares of several locally computed degree-2t arrays, one per field (``fields[i]`` for
+    ``products[i]``), in ONE re-sharing pass: one message per pair of parties for all of them (e.g. the
+    residues of a product in :mod:`.residues`)."""
+    if mpc.threshold == 0:
+        return list(products)
+    _, pair_keys = await keyring.keys()
+    return await _pass([np.ascontiguousarray(p) for p in products], list(fields), tuple(range(len(mpc.parties))),
+                       None, pair_keys, keyring.next_label("mul"))
+
+
 async def _degree_reduced(product: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
     """Degree-t shares of the value under degree-2t shares ``product``."""
     if mpc.threshold == 0:

@@ -129,8 +129,13 @@ def bits_of(values, bit_length: int) -> np.ndarray:
         low = values.astype(object) % (1 << bit_length) if values.dtype == object else values
         low = np.asarray(low).astype(np.int64) % (1 << bit_length)
         return (low[:, None] >> np.arange(bit_length)) & 1
-    values = values.astype(object)
-    return np.stack([((values >> j) & 1).astype(np.int64) for j in range(bit_length)], axis=1)
+    values = values.astype(object) % (1 << bit_length)  # wide: 62-bit limbs (a few Python-int operations per
+    limbs = []                                          # value instead of one per bit), then int64 bit work
+    for start in range(0, bit_length, 62):
+        width = min(62, bit_length - start)
+        limb = ((values >> start) & ((1 << width) - 1)).astype(np.int64)
+        limbs.append((limb[:, None] >> np.arange(width)) & 1)
+    return np.concatenate(limbs, axis=1)
 
 
 async def _subtract_bits(x, ys: list, keyring: KeyRing):

@@ -42,7 +42,7 @@ from ..errors import InputError
 from .data import Schema
 from .forest import decide
 from .model import Tree
-from .secure import Arithmetic
+from .secure import Arithmetic, ring_bits
 
 LEAKAGE = {
     "trees.prediction": "the class votes of every query row (one tree: its predicted class, one-hot), to the "
@@ -144,8 +144,7 @@ async def predict_protocol(*, owner: int = 0, querier: int = 0, model: dict | No
     m = int(await core.share_public(len(queries) if mpc.pid == querier else None, sender=querier))
     inner, leaves = 2 ** D - 1, 2 ** D
     code_bits = max([schema.code_bits(j) for j in range(d)] + [1])
-    secint = core.key_sectype(code_bits + 1)                               # room to mask the comparisons
-    ar = Arithmetic(secint)
+    ar = Arithmetic(core.Residues(ring_bits(code_bits + 1)))              # room to mask the comparisons
 
     shape = (T * inner * d + T * inner + T * leaves * C,)
     mine = None
@@ -157,27 +156,25 @@ async def predict_protocol(*, owner: int = 0, querier: int = 0, model: dict | No
         thresholds = np.array([p[1] for p in parts], dtype=np.int64).reshape(T, inner)
         classes = np.eye(C, dtype=np.int64)[np.array([p[2] for p in parts], dtype=np.int64)]   # (T, leaves, C)
         mine = np.concatenate((onehot.ravel(), thresholds.ravel(), classes.ravel()))
-    field = secint.field
-    model_shares = core.secure_array(secint, field, await core.input_raw(mine, shape, field, owner, ar.keyring))
-    query_shares = core.secure_array(secint, field, await core.input_raw(
-        queries if mpc.pid == querier else None, (m, d), field, querier, ar.keyring))
+    model_shares = await ar.ring.input(mine, shape, owner, ar.keyring)
+    query_shares = await ar.ring.input(queries if mpc.pid == querier else None, (m, d), querier, ar.keyring)
     split = T * inner * d
     onehot = model_shares[:split].reshape(T * inner, d)
     thresholds = model_shares[split:split + T * inner].reshape(1, T * inner)
     classes = model_shares[split + T * inner:].reshape(1, T, leaves, C)
 
     if inner:
-        values = query_shares @ onehot.T                                    # (m, T·inner): each node's feature
+        values = await ar.ring.matmul(query_shares, onehot.T, ar.keyring)   # (m, T·inner): each node's feature
         go_left = (await ar.nonneg(thresholds - values, code_bits)).reshape(m, T, inner)
-    reach = secint.array(np.ones((m, T, 1), dtype=object))
+    reach = ar.ring.public(np.ones((m, T, 1), dtype=np.int64))
     for level in range(D):                                                  # leaf indicators, level by level
         start = 2 ** level - 1
         [left] = await ar.mul((reach, go_left[:, :, start:start + 2 ** level]))
-        reach = mpc.np_stack((left, reach - left), axis=3).reshape(m, T, 2 ** (level + 1))
+        reach = ar.ring.stack((left, reach - left), axis=3).reshape(m, T, 2 ** (level + 1))
     [votes] = await ar.mul((reach.reshape(m, T, leaves, 1), classes))
     votes = votes.reshape(m, T * leaves, C).sum(axis=1)                    # (m, C)
-    opened = await core.open(votes, to=querier, what="trees.prediction",
-                             why="the querier's own predictions (class votes of its rows)")
+    opened = await ar.open(votes, to=querier, what="trees.prediction",
+                           why="the querier's own predictions (class votes of its rows)")
     if opened is None:
         return {"votes": None, "predictions": None, "trees": T, "depth": D, "rows": m, "schema": schema.to_dict()}
     opened = np.asarray(opened, dtype=np.int64).reshape(m, C)

@@ -62,6 +62,7 @@ from .. import core
 from ..core import mpc
 from ..errors import InputError
 from .data import Schema, encoded, local_schema_part, merge_schema, read_table
+from .groups import Layouts
 from .model import Tree
 
 LEAKAGE = {
@@ -79,7 +80,6 @@ LEAKAGE = {
     **core.SORT_LEAKAGE,
 }
 
-CHUNK = 500_000  # candidate-node pairs per tournament: bounds the memory of a layer's scores
 MASK_BITS = 72  # k: statistical masking of comparison operands, as the core sort's keys (docs/core.md)
 MAX_MASKED_PER_RUN = 1 << 32  # masked operands and sort keys of one run: their union bound stays below 2^-40
 COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
@@ -88,45 +88,36 @@ ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour 
 
 
 class Arithmetic:
-    """Comparisons and first-maximum tournaments on SecInt(L) arrays."""
+    """Products, comparisons and first-maximum tournaments on shared integers of a residue ring
+    (:class:`core.Residues`: int64 shares modulo several primes below 2³¹; the comparisons' bit work in
+    GF(2³¹−1))."""
 
-    def __init__(self, secint):
-        self.secint = secint
+    def __init__(self, ring: core.Residues):
+        self.ring = ring
         self.keyring = core.KeyRing()
 
-    def secure(self, x):
-        return x if hasattr(x, "sectype") else self.secint.array(np.array(x, dtype=object))
+    def secure(self, x) -> core.Shared:
+        return self.ring.shared(x)
 
     async def mul(self, *pairs) -> list:
-        """Elementwise products x*y (numpy broadcasting) of secure arrays, all in one re-sharing pass of
-        the core (PRG-expanded shares; MPyC's own multiplication draws every share with ``secrets``)."""
-        field = self.secint.field
-        xs, ys, shapes = [], [], []
-        for x, y in pairs:
-            xv = core.raw_shares(await mpc.gather(self.secure(x)))
-            yv = core.raw_shares(await mpc.gather(self.secure(y)))
-            xv, yv = np.broadcast_arrays(xv, yv)
-            shapes.append(xv.shape)
-            xs.append(xv.ravel())
-            ys.append(yv.ravel())
-        product = await core.multiply(np.concatenate(xs), np.concatenate(ys), field, self.keyring)
-        out, start = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape))
-            out.append(core.secure_array(self.secint, field, product[start:start + size].reshape(shape)))
-            start += size
-        return out
+        """Elementwise products x*y (numpy broadcasting), all in one re-sharing pass of the core."""
+        return await self.ring.mul(pairs, self.keyring)
+
+    async def open(self, x, **labels) -> np.ndarray:
+        """``x`` opened through ``core.open`` (``labels``: what, why, to): int64 values (small, non-negative)."""
+        opened = await core.open(self.ring.opening(self.secure(x)), **labels)
+        return None if opened is None else np.asarray(opened, dtype=object).astype(np.int64)
 
     async def _masks(self, N: int, L: int, k: int):
         """Random masks for N comparisons: per contributor j = 0..t an integer r_j of L + k bits, shared in the
-        counting field, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in
-        both fields (the XOR of one bit from every contributor: no t parties know it).  One input round and
-        one round of products (the XORs, :meth:`_lift_bits`)."""
-        small, field, q = core.SMALL_FIELD, self.secint.field, self.secint.field.modulus
+        ring, and its low L bits, shared in GF(2^31-1); and one random bit per comparison shared in both
+        (the XOR of one bit from every contributor: no t parties know it).  One input round and t rounds
+        of products (the XORs, :meth:`_lift_bits`)."""
+        small, ring = core.SMALL_FIELD, self.ring
         powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
         draws = []
         for j in range(mpc.threshold + 1):
-            low = big = lift = None
+            low = big = None
             if mpc.pid == j:
                 low = np.frombuffer(secrets.token_bytes(N * L), dtype=np.uint8).astype(np.int64).reshape(N, L) & 1
                 value = random_integers(N, k) << L
@@ -136,26 +127,26 @@ class Arithmetic:
                 big = np.stack((value, lift.astype(object)), axis=1)
                 low = np.concatenate((low, lift.reshape(N, 1)), axis=1)
             draws += [core.input_raw(low, (N, L + 1), small, j, self.keyring),
-                      core.input_raw(big, (N, 2), field, j, self.keyring)]
+                      ring.input(big, (N, 2), j, self.keyring)]
         shares = await asyncio.gather(*draws)
         bits = [s[:, :L] for s in shares[0::2]]
-        mask = sum(s[:, 0] for s in shares[1::2]) % q
+        mask = shares[1][:, 0]
+        for b in shares[3::2]:
+            mask = mask + b[:, 0]
         return bits, mask, [(s[:, L], b[:, 1]) for s, b in zip(shares[0::2], shares[1::2])]
 
     async def _lift_bits(self, parts):
-        """The XOR of the contributors' lift bits, in GF(2^31-1) and in the counting field alike (t rounds;
-        the first runs alongside the opening of the masked operand)."""
+        """The XOR of the contributors' lift bits, in GF(2^31-1) and in the ring alike (t rounds; the first
+        runs alongside the opening of the masked operand)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        field, q = self.secint.field, self.secint.field.modulus
         lift_small, lift_big = parts[0]
         for s, b in parts[1:]:
-            ps, pb = await asyncio.gather(core.multiply(lift_small, s, small, self.keyring),
-                                          core.multiply(lift_big, b, field, self.keyring))
-            lift_small, lift_big = (lift_small + s - 2 * ps) % p, (lift_big + b - 2 * pb) % q
+            ps, [pb] = await asyncio.gather(core.multiply(lift_small, s, small, self.keyring), self.mul((lift_big, b)))
+            lift_small, lift_big = (lift_small + s - 2 * ps) % p, lift_big + b - 2 * pb
         return lift_small, lift_big
 
     async def nonneg(self, x, bits: int):
-        """Secret [x >= 0] (0/1 in the counting field) for integers -2^bits < x < 2^bits, any shape.
+        """Secret [x >= 0] (0/1 in the ring) for integers -2^bits < x < 2^bits, any shape.
 
         With y = x + 2^l (l = bits, L = l + 1), 0 < y < 2^L and [x >= 0] is bit l of y.  Every contributor
         j = 0..t adds a random integer r_j of L + k bits whose low L bits it also shares in GF(2^31-1)
@@ -164,38 +155,38 @@ class Arithmetic:
         an addition of the public c + t + 1 and t + 1 secret bit vectors, done in GF(2^31-1) with int64
         arithmetic: carry-save adders down to two operands (one round each with a public operand), then
         the carry into bit l from a log-depth generate/propagate tree (2 products per merge).  The result
-        bit moves into the counting field by XOR with a random bit shared in both fields
-        (``trees.masked_bits``: uniformly random).  About 4·L products in GF(2^31-1) and a constant number
-        of counting-field operations per comparison; ⌈log₂ l⌉ + 6 rounds.
+        bit moves into the ring by XOR with a random bit shared in both (``trees.masked_bits``: uniformly
+        random).  About 4·L products in GF(2^31-1) and a constant number of ring operations per comparison;
+        ⌈log₂ l⌉ + 6 rounds.
         """
+        x = self.secure(x)
         shape = x.shape
         flat = x.reshape(-1)
         if flat.shape[0] > COMPARE_CHUNK:  # bounds the (values × bits) arrays
             parts = [await self.nonneg(flat[i:i + COMPARE_CHUNK], bits)
                      for i in range(0, flat.shape[0], COMPARE_CHUNK)]
-            return mpc.np_concatenate(parts).reshape(shape)
+            return self.ring.concatenate(parts).reshape(shape)
         N, l = flat.shape[0], bits
         L = l + 1
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
-        field, q = self.secint.field, self.secint.field.modulus
         contributors = mpc.threshold + 1
         k = MASK_BITS
-        if q.bit_length() - 1 - L - contributors.bit_length() < k:  # y + Σ r_j < (t+2)·2^(L+k) < q
-            raise ValueError(f"the counting field has no room to mask {l}-bit comparisons: use "
-                             f"core.key_sectype({L})")
+        if self.ring.M.bit_length() - 1 - L - contributors.bit_length() < k:  # y + Σ r_j < (t+2)·2^(L+k) < M
+            raise ValueError(f"the residue ring has no room to mask {l}-bit comparisons: use "
+                             f"core.Residues({ring_bits(l)})")
         counts = core.current_ledger().counts()
         if counts.get("trees.masked_values", 0) + counts.get("sort.masked_keys", 0) + N > MAX_MASKED_PER_RUN:
             raise ValueError(f"a run may open at most {MAX_MASKED_PER_RUN} statistically masked values: "
                              f"train on fewer rows or trees per run")
         r_bits, mask, lift_parts = await self._masks(N, L, k)
-        masked = flat + (1 << l) + core.secure_array(self.secint, field, mask)
+        masked = flat + (1 << l) + mask
         # started in this order on every party: the opening, then the XOR of the lift bits (same round)
         c, (lift_small, lift_big) = await asyncio.gather(
-            core.open(masked, what="trees.masked_values", distance=N * 2.0 ** -k,
+            core.open(self.ring.opening(masked), what="trees.masked_values", distance=N * 2.0 ** -k,
                       why="a comparison operand plus random masks of bits+1+k bits from t+1 parties: "
                           "statistically hidden"),
             self._lift_bits(lift_parts))
-        c = np.asarray(c, dtype=object) % q
+        c = np.asarray(c, dtype=object)
         public = core.bits_of((c + contributors) % (1 << L), L)                 # (N, L), least significant first
         operands = [(1 - r) % p for r in r_bits]                                # the complements ~r_j
         P, Q = operands.pop(), None
@@ -264,16 +255,15 @@ class Arithmetic:
 
     async def _lift(self, masked_part, other_part, r_big):
         """The bit b = masked_part XOR other_part XOR r (raw GF(2^31-1) shares; masked_part already holds a
-        random bit r, shared in the counting field as r_big) into the counting field: b XOR r is opened
-        (uniformly random), then b = r + (b XOR r)·(1 - 2r)."""
+        random bit r, shared in the ring as r_big) into the ring: b XOR r is opened (uniformly random),
+        then b = r + (b XOR r)·(1 - 2r)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         both = await core.multiply(masked_part, other_part, small, self.keyring)
         masked = (masked_part + other_part - 2 * both) % p
-        c = await core.open(core.secure_array(core.SMALL, small, masked), what="trees.masked_bits",
+        c = await core.open(core.RawShares(masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
-        c = np.asarray(getattr(c, "value", c), dtype=object) % p
-        r = core.secure_array(self.secint, self.secint.field, r_big)
-        return r + c * (1 - 2 * r)
+        c = np.asarray(c, dtype=np.int64)
+        return r_big + (r_big * (-2) + 1) * c
 
     async def first_max(self, a, b, payloads: list, bits: int):
         """Per row of the (K, N) arrays: the first column maximising a/b (b > 0; integers a if b is None).
@@ -303,9 +293,42 @@ class Arithmetic:
             players = [self.secure(x) for x in [a] + ([] if b is None else [b]) + payloads]
             gains = await self.mul(*((right, x[:, 1:2 * half:2] - x[:, 0:2 * half:2]) for x in players))
             won = [x[:, 0:2 * half:2] + g if x.shape[1] == 2 * half else
-                   mpc.np_concatenate((x[:, 0:2 * half:2] + g, x[:, -1:]), axis=1) for x, g in zip(players, gains)]
+                   self.ring.concatenate((x[:, 0:2 * half:2] + g, x[:, -1:]), axis=1) for x, g in zip(players, gains)]
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
+
+    async def segmented_first_max(self, starts, a, b, payloads: list, bits: int):
+        """Inclusive segmented scan of the first maximum of a/b along axis 1 of (R, n) arrays: position i
+        gets the first maximum of its segment up to i (segments begin where ``starts`` is 1; position 0
+        must).  Brent–Kung: an up-sweep and a down-sweep, about 2n applications of the operator
+        (f_l, x_l) ⊕ (f_r, x_r) = (f_l or f_r, x_r if f_r or x_r > x_l else x_l), which is associative and
+        keeps the first of equal scores; 2⌈log₂ n⌉ steps."""
+        x = [self.secure(v).copy() for v in (starts, a, b, *payloads)]
+        n = x[1].shape[1]
+        levels = (n - 1).bit_length()
+        for d in range(levels):                                             # up-sweep
+            right = np.arange(2 ** (d + 1) - 1, n, 2 ** (d + 1))
+            await self._segment_step(x, right - 2 ** d, right, bits)
+        for d in range(levels - 2, -1, -1):                                 # down-sweep
+            right = np.arange(3 * 2 ** d - 1, n, 2 ** (d + 1))
+            await self._segment_step(x, right - 2 ** d, right, bits)
+        return x[1], x[2], x[3:]
+
+    async def _segment_step(self, x: list, left: np.ndarray, right: np.ndarray, bits: int) -> None:
+        """x[:, right] = x[:, left] ⊕ x[:, right] (in place) for the segmented first maximum."""
+        if not len(right):
+            return
+        f, a, b, *payloads = x
+        fl, fr = f[:, left], f[:, right]
+        cross_right, cross_left = await self.mul((a[:, right], b[:, left]), (a[:, left], b[:, right]))
+        better = await self.nonneg(cross_right - cross_left - 1, bits)      # right strictly greater
+        fb, ff = await self.mul((fr, better), (fl, fr))
+        take = fr + better - fb                                             # right starts a segment or is better
+        values = [a, b, *payloads]
+        gains = await self.mul(*((take, v[:, right] - v[:, left]) for v in values))
+        for v, gain in zip(values, gains):
+            v[:, right] = v[:, left] + gain
+        f[:, right] = fl + fr - ff
 
     async def pair_differences(self, a, b):
         """For every pair i < j of columns of the (K, N) scores: a value >= 0 iff score j > score i."""
@@ -321,17 +344,23 @@ class Arithmetic:
         factors per column are multiplied in a tree (⌈log₂(N - 1)⌉ rounds)."""
         index, complement = pair_factors(N)
         f = beats[:, index.ravel()].reshape(beats.shape[0], N, N - 1)
-        f = f + complement.astype(object) * (1 - 2 * f)                     # 1 - bit where column i is I_p
+        f = f + (f * (-2) + 1) * complement                                  # 1 - bit where column i is I_p
         while f.shape[2] > 1:
             half = f.shape[2] // 2
             [prod] = await self.mul((f[:, :, :half], f[:, :, half:2 * half]))
-            f = prod if f.shape[2] == 2 * half else mpc.np_concatenate((prod, f[:, :, -1:]), axis=2)
+            f = prod if f.shape[2] == 2 * half else self.ring.concatenate((prod, f[:, :, -1:]), axis=2)
         return f[:, :, 0]
 
     async def select(self, onehot, players: list) -> list:
         """Per row, Σ_i onehot[:, i]·x[:, i] for every (K, N) array x of ``players`` (one round)."""
         products = await self.mul(*((onehot, self.secure(x)) for x in players))
         return [p.sum(axis=1) for p in products]
+
+
+def ring_bits(bits: int) -> int:
+    """Bits of the residue ring that holds a comparison operand of ``bits`` bits plus the offset 2^bits and
+    the masks of up to 63 contributors of bits + 1 + MASK_BITS bits each (as core.key_sectype for keys)."""
+    return bits + 1 + MASK_BITS + 7
 
 
 def random_integers(N: int, bits: int) -> np.ndarray:
@@ -377,23 +406,26 @@ class Learner:
         self.d, self.C = len(schema.features), len(schema.classes)
         self.min_samples_leaf, self.max_depth = min_samples_leaf, max_depth
         self.weight_bits = (self.n * 1).bit_length() + 1
-        self.score_bits = 5 * self.weight_bits + 2
-        # validity numbers: products of two odd side counts |2·n_side - 2·msl + 1| <= 2·max(n, msl) + 1
-        self.check_bits = 2 * (2 * max(self.n, min_samples_leaf) + 1).bit_length() + 1
+        # score comparisons a_r·b_l - a_l·b_r - 1 with a = n_R·Σl² + n_L·Σr² <= n_L·n_R·n <= n³/4 and
+        # b = n_L·n_R <= n²/4 (the weights sum to n): |difference| <= n⁵/16 + 1
+        self.score_bits = (self.n ** 5 // 16 + 1).bit_length() + 1
+        # validity numbers: a rank step (< n) times two odd side counts |2·n_side - 2·msl + 1| <= 2·max(n, msl) + 1
+        self.check_bits = (self.n * (2 * max(self.n, min_samples_leaf) + 1) ** 2 + 1).bit_length() + 1
         code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
         self.code_bits = code_bits
         numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
         # the numeric features' sort keys (feature number g, code): core.sort masks them with
         # core.sort.MASK_BITS bits, so the counting field is at least core.key_sectype(key_bits) wide
         self.key_bits = schema.value_bits + max(1, (len(numeric) - 1).bit_length())
-        # the field masks every comparison operand (at most score_bits + 1 bits with the offset) and sort key
-        # with MASK_BITS bits: core.key_sectype gives that room for up to 63 contributors
-        bits = max(self.score_bits + 1, code_bits + self.d.bit_length() + 2)
-        self.secint = core.key_sectype(max(bits, self.key_bits) if numeric and self.n > 1 else bits)
-        self.ar = Arithmetic(self.secint)
+        # the ring masks every comparison operand (at most score_bits + 1 bits with the offset) with MASK_BITS
+        # bits; the sort keys go through core.sort in core.key_sectype(key_bits)
+        bits = max(self.score_bits, self.check_bits, code_bits + 1, self.key_bits)
+        self.ring = core.Residues(ring_bits(bits))
+        self.ar = Arithmetic(self.ring)
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
-        """Secret-share every party's codes, one-hot classes and one-hot categories (one input each)."""
+        """Secret-share every party's codes, one-hot classes and one-hot categories (one input each, in the
+        ring); and the numeric features' codes in ``core.key_sectype(key_bits)`` for the one sort."""
         categorical = [j for j in range(self.d) if self.schema.is_categorical(j)]
         widths = [len(self.schema.categories[self.schema.features[j]]) for j in categorical]
         width = self.d + self.C + sum(widths)
@@ -402,14 +434,19 @@ class Learner:
             parts = [codes, np.eye(self.C, dtype=np.int64)[y]]
             parts += [np.eye(k, dtype=np.int64)[codes[:, j]] for j, k in zip(categorical, widths)]
             mine = np.concatenate(parts, axis=1) if len(y) else np.zeros((0, width), dtype=np.int64)
-        blocks = []
+        numeric = [j for j in range(self.d) if not self.schema.is_categorical(j)]
+        keytype = core.key_sectype(self.key_bits)
+        blocks, keys = [], []
         for i, size in enumerate(self.sizes):
             if size == 0:
                 continue
-            shares = await core.input_raw(mine if mpc.pid == i else None, (size, width), self.secint.field, i,
-                                          self.ar.keyring)
-            blocks.append(core.secure_array(self.secint, self.secint.field, shares))
-        rows = blocks[0] if len(blocks) == 1 else mpc.np_concatenate(blocks, axis=0)
+            blocks.append(await self.ring.input(mine if mpc.pid == i else None, (size, width), i, self.ar.keyring))
+            if numeric and self.n > 1:
+                shares = await core.input_raw(codes[:, numeric] if mpc.pid == i else None, (size, len(numeric)),
+                                              keytype.field, i, self.ar.keyring)
+                keys.append(core.secure_array(keytype, keytype.field, shares))
+        rows = self.ring.concatenate(blocks, axis=0)
+        self.keys = None if not keys else keys[0] if len(keys) == 1 else mpc.np_concatenate(keys, axis=0)
         self.X = rows[:, :self.d]
         self.Y = rows[:, self.d:self.d + self.C]
         self.onehot, start = {}, self.d + self.C
@@ -426,18 +463,19 @@ class Learner:
         if self.n == 1 or not numeric:
             return  # one row: no split is possible, nothing to sort
         n, bits = self.n, self.schema.value_bits
-        offsets = np.repeat(np.arange(len(numeric), dtype=object) << bits, n)
-        keys = mpc.np_concatenate([self.X[:, j] for j in numeric]) + offsets
-        key_bits = self.key_bits
-        dest = await core.sort_destinations(keys, key_bits)
-        rows = mpc.np_stack((self.secint.array(np.arange(n * len(numeric), dtype=object)), keys), axis=1)
-        placed = await core.apply_inverse_permutation(dest, rows)
+        offsets = np.arange(len(numeric), dtype=np.int64) << bits                 # key = (g, code)
+        keys = mpc.np_concatenate([self.keys[:, g] for g in range(len(numeric))]) + np.repeat(offsets, n).astype(object)
+        dest = core.raw_shares(await mpc.gather(await core.sort_destinations(keys, self.key_bits)))
+        codes = self.ring.concatenate([self.X[:, j] for j in numeric]) + np.repeat(offsets, n)
+        rows = self.ring.stack((self.ring.public(np.arange(n * len(numeric))), codes), axis=1)   # (g·n, 2)
+        placed = await core.apply_inverse_permutation_raw(dest, list(rows.v), self.ring.fields, self.ar.keyring)
+        placed = core.Shared(self.ring, np.stack(placed))
         ordered = placed[:, 1]
-        differs = await self.ar.nonneg(ordered[1:] - ordered[:-1] - 1, key_bits)
+        differs = await self.ar.nonneg(ordered[1:] - ordered[:-1] - 1, self.key_bits)
         for g, j in enumerate(numeric):
             segment = slice(g * n, (g + 1) * n)
-            self.order[j] = placed[segment, 0] - g * n
-            self.sorted_codes[j] = ordered[segment] - (g << bits)
+            self.order[j] = (placed.v[0, segment, 0] - g * n) % core.SMALL_FIELD.modulus  # row numbers < 2^31
+            self.sorted_codes[j] = ordered[segment] - int(offsets[g])
             self.differs[j] = differs[g * n:(g + 1) * n - 1]
 
     def _candidates(self, j: int) -> int:
@@ -445,73 +483,73 @@ class Learner:
             return len(self.schema.categories[self.schema.features[j]]) - 1
         return self.n - 1
 
-    async def candidate_counts(self, features: list[int], MY, mask: np.ndarray) -> dict:
-        """Per feature: left class counts (N_j, K, C) of its candidate splits, their thresholds (K, N_j) and
-        the secret bits 'value changes' (numeric) or None.  The numeric features are gathered into value
-        order together: one permutation of stacked copies of the columns of MY, only those of the nodes
-        that may use the feature (``mask``, K × d; a forest's nodes draw a few features each).  The counts
-        of other nodes are left zero: :meth:`_scores` does not use them."""
-        K, n = MY.shape[1] // self.C, self.n
+    async def candidate_counts(self, features: list[int], MY) -> dict:
+        """Per categorical feature: the left class counts (k - 1, K, C) of its candidate splits 'code <= v' and
+        their thresholds (K, k - 1): the contingency table (category × node × class) is one secure matrix
+        product, its prefix sums over the categories the counts."""
+        K = MY.shape[1] // self.C
         out = {}
-        numeric = [j for j in features if not self.schema.is_categorical(j)]
-        if numeric:
-            nodes = {j: np.flatnonzero(mask[:, j]) for j in numeric}
-            width = max(len(v) for v in nodes.values())
-            per_node = MY.reshape(n, K, self.C)
-            segments = [self._padded(per_node[:, nodes[j], :], width - len(nodes[j]), 1).reshape(n, width * self.C)
-                        for j in numeric]
-            sigma = mpc.np_concatenate([self.order[j] + g * n for g, j in enumerate(numeric)])
-            stacked = mpc.np_concatenate(segments, axis=0) if len(numeric) > 1 else segments[0]
-            gathered = await core.apply_permutation(sigma, stacked)       # segment g: feature g in value order
-            for g, j in enumerate(numeric):
-                left = mpc.np_cumsum(gathered[g * n:(g + 1) * n], axis=0)[:n - 1].reshape(n - 1, width, self.C)
-                slot = np.full(K, width)                                    # slot `width`: zeros
-                slot[nodes[j]] = np.arange(len(nodes[j]))
-                left = self._padded(left, 1, 1)[:, slot, :]                   # (n - 1, K, C)
-                thresholds = self.sorted_codes[j][:n - 1].reshape(1, n - 1) + np.zeros((K, n - 1), dtype=object)
-                out[j] = (left, thresholds, self.differs[j])
         for j in features:
-            if self.schema.is_categorical(j):
-                table = self.onehot[j].T @ MY                               # (categories, K·C)
-                k = table.shape[0]
-                left = mpc.np_cumsum(table, axis=0)[:k - 1].reshape(k - 1, K, self.C)
-                out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=object), (K, k - 1)), None)
+            table = await self.ring.matmul(self.onehot[j].T, MY, self.ar.keyring)  # (categories, K·C)
+            k = table.shape[0]
+            left = table.cumsum(axis=0)[:k - 1].reshape(k - 1, K, self.C)
+            out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=np.int64), (K, k - 1)))
         return out
 
-    async def best_splits(self, MY, totals, mask: np.ndarray, node_checks):
-        """Per node (K): the best candidate's score (a, b), threshold code, feature and validity bit, over all
-        features; and the bits [node_checks >= 0] (K, m), compared in the first chunk's batch.
+    async def best_splits(self, nodes: list, B, MY, totals, mask: np.ndarray, node_checks):
+        """Per node (K): the best candidate's score (a, b), threshold code, feature and validity bit over all
+        features; and the bits [node_checks >= 0] (K, m), compared in the first comparison batch.
 
-        Features are taken in chunks of about CHUNK candidate-node pairs; the candidates of a chunk play
-        one tournament together (its rounds are shared by all features), the chunk winners a final one.
-        """
-        K = totals.shape[0]
-        features = [j for j in range(self.d) if mask[:, j].any() and self._candidates(j) > 0]
-        chunks, pairs = [[]], 0
-        for j in features:
-            if pairs >= CHUNK:
-                chunks.append([])
-                pairs = 0
-            chunks[-1].append(j)
-            pairs += K * self._candidates(j)
-        winners, node_bits = [], None
-        for chunk in chunks:
-            if chunk:
-                counts = await self.candidate_counts(chunk, MY, mask)
-                winner, bits = await self._chunk_winner(await self._scores(chunk, counts, totals, mask),
-                                                        node_checks if node_bits is None else None)
-                winners.append(winner)
-                node_bits = bits if node_bits is None else node_bits
+        Numeric features: the group-wise layouts (:mod:`.groups`); categorical ones: contingency tables.
+        Either gives one winner per node and feature; a last tournament per node over its features in
+        feature order keeps the first of equal scores (the twin's tie-breaking)."""
+        columns, node_bits = {}, None
+        if self.layouts is not None and mask[:, self.layouts.numeric].any():
+            (a, b, t, v), node_bits = await self.layouts.best(nodes, B, MY, totals, mask, node_checks)
+            for i, j in enumerate(self.layouts.numeric):
+                columns[j] = (a[:, i], b[:, i], t[:, i], v[:, i])
+        categorical = [j for j in range(self.d) if self.schema.is_categorical(j) and mask[:, j].any()
+                       and self._candidates(j) > 0]
+        if categorical:
+            winners, bits = await self._categorical_winners(categorical, MY, totals, mask,
+                                                            node_checks if node_bits is None else None)
+            columns.update(winners)
+            node_bits = bits if node_bits is None else node_bits
         if node_bits is None:
             node_bits = await self.ar.nonneg(node_checks, self.weight_bits)
-        if not winners:
+        if not columns:
             return None, node_bits
-        if len(winners) == 1:
-            return winners[0], node_bits
-        stack = lambda xs: mpc.np_stack(xs, axis=1)                          # (K, chunks)
-        a, b, [t, f, v] = await self.ar.first_max(*(stack([w[i] for w in winners]) for i in range(2)),
-                                                  [stack([w[i] for w in winners]) for i in (2, 3, 4)], self.score_bits)
+        features = sorted(columns)
+        a, b, t, v = (self.ring.stack([columns[j][i] for j in features], axis=1) for i in range(4))
+        f = np.broadcast_to(np.array(features, dtype=np.int64), a.shape)
+        a, b, [t, f, v] = await self.ar.first_max(a, b, [t, f, v], self.score_bits)
         return (a, b, t, f, v), node_bits
+
+    async def _categorical_winners(self, features: list[int], MY, totals, mask: np.ndarray, node_checks):
+        """Per categorical feature j: its best split for every node (invalid -1/1 where the node may not use
+        j), as {j: (a, b, threshold, validity)}, each (K,); their validity comparisons share one batch with
+        ``node_checks`` (if given), whose bits are returned too."""
+        K = totals.shape[0]
+        counts = await self.candidate_counts(features, MY)
+        a, b, validity, thresholds, slots = await self._scores(features, counts, totals, mask)
+        width = slots.shape[1]
+        flat = validity.reshape(-1)
+        checks = flat if node_checks is None else self.ring.concatenate((flat, node_checks.reshape(-1)))
+        ok = await self.ar.nonneg(checks, self.check_bits)
+        node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
+        valid = ok[:flat.shape[0]].reshape(a.shape)
+        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
+        a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
+        N = a.shape[1] // width                                              # one row per (node, slot)
+        a, b, [t, v] = await self.ar.first_max(a.reshape(K * width, N), b.reshape(K * width, N),
+                                               [thresholds.reshape(K * width, N), valid.reshape(K * width, N)],
+                                               self.score_bits)
+        invalid = [-1, 1, 0, 0]                                              # slot `width`: not allowed
+        won = [self.ring.concatenate((x.reshape(K, width), self.ring.public(np.full((K, 1), c, dtype=np.int64))),
+                                     axis=1) for x, c in zip((a, b, t, v), invalid)]
+        rows = np.arange(K)
+        return {j: tuple(x[rows, np.where(slots == j, np.arange(width), width).min(axis=1)] for x in won)
+                for j in features}, node_bits
 
     async def _scores(self, chunk: list[int], counts: dict, totals, mask: np.ndarray):
         """The candidates (K, N) of every node: its allowed features of ``chunk`` side by side (feature order,
@@ -526,23 +564,22 @@ class Learner:
         allowed = [[g for g, j in enumerate(chunk) if mask[k, j]] for k in range(K)]
         width = max(1, max(len(a) for a in allowed))
         index = np.array([a + [0] * (width - len(a)) for a in allowed], dtype=np.int64)           # (K, width)
-        real = np.array([[1] * len(a) + [0] * (width - len(a)) for a in allowed], dtype=object)   # padding: 0
+        real = np.array([[1] * len(a) + [0] * (width - len(a)) for a in allowed], dtype=np.int64)  # padding: 0
         N = max(counts[j][0].shape[0] for j in chunk)
         left, thresholds, extra = [], [], []
         for j in chunk:
-            left_j, thresholds_j, differs = counts[j]
+            left_j, thresholds_j = counts[j]
             pad = N - left_j.shape[0]
-            changes = self.ar.secure(np.ones((left_j.shape[0], 1), dtype=object)) if differs is None \
-                else differs.reshape(-1, 1)
+            changes = self.ar.secure(np.ones((left_j.shape[0], 1), dtype=np.int64))  # category codes differ
             left.append(self._padded(left_j, pad, 0))
             thresholds.append(self._padded(self.ar.secure(thresholds_j), pad, 1))
             extra.append(self._padded(changes, pad, 0).reshape(N))
         rows = np.arange(K).reshape(K, 1)
-        left = mpc.np_stack(left)[index, :, rows, :]                          # (K, width, N, C)
+        left = self.ring.stack(left)[index, :, rows, :]                       # (K, width, N, C)
         left = left.reshape(K, width * N, self.C).transpose(1, 0, 2)           # (width·N, K, C)
-        thresholds = mpc.np_stack(thresholds)[index, rows, :].reshape(K, width * N)
-        extra = (mpc.np_stack(extra)[index, :] * real.reshape(K, width, 1)).reshape(K, width * N)
-        feature = np.repeat(np.array(chunk, dtype=object)[index], N, axis=1)  # (K, width·N)
+        thresholds = self.ring.stack(thresholds)[index, rows, :].reshape(K, width * N)
+        extra = (self.ring.stack(extra)[index, :] * real.reshape(K, width, 1)).reshape(K, width * N)
+        slots = np.where(real == 1, np.array(chunk, dtype=np.int64)[index], -1)  # (K, width): slot's feature
         right = totals.reshape(1, K, self.C) - left
         n_left = left.sum(axis=2)
         n_right = totals.sum(axis=1).reshape(1, K) - n_left
@@ -551,12 +588,12 @@ class Learner:
         # only in nodes below 2·min_samples_leaf rows, which do not split anyway)
         side_left = 2 * n_left - (2 * self.min_samples_leaf - 1)
         side_right = 2 * n_right - (2 * self.min_samples_leaf - 1)
-        squares, gated = await self.ar.mul((mpc.np_stack((left, right)), mpc.np_stack((left, right))),
+        squares, gated = await self.ar.mul((self.ring.stack((left, right)), self.ring.stack((left, right))),
                                            (extra.T, side_left))
         x, y, b, both = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
                                           (n_left, n_right), (gated, side_right))
         a = x + y
-        return a.T, b.T, (both - 1).T, thresholds, feature
+        return a.T, b.T, (both - 1).T, thresholds, slots
 
     def _padded(self, x, pad: int, axis: int):
         """x with ``pad`` zeros appended along ``axis`` (invalid candidates: no rows left of them)."""
@@ -564,29 +601,15 @@ class Learner:
             return x
         shape = list(x.shape)
         shape[axis] = pad
-        return mpc.np_concatenate((x, self.ar.secure(np.zeros(shape, dtype=object))), axis=axis)
-
-    async def _chunk_winner(self, candidates, node_checks):
-        """One first-maximum tournament over the candidates of several features; their validity comparisons
-        share one batch with ``node_checks`` (if given)."""
-        a, b, validity, thresholds, feature = candidates
-        flat = validity.reshape(-1)
-        checks = flat if node_checks is None else mpc.np_concatenate((flat, node_checks.reshape(-1)))
-        ok = await self.ar.nonneg(checks, self.check_bits)
-        node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
-        valid = ok[:flat.shape[0]].reshape(a.shape)
-        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
-        a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
-        a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
-        return (a, b, t, f, v), node_bits
+        return self.ring.concatenate((x, self.ring.zeros(shape)), axis=axis)
 
     async def _labels(self, beats, K: int, also=()):
         """The majority class of every node (ties to the smallest class) from the bits of its class pairs;
         the products ``also`` (pairs) share the round of the selection and are returned after the label."""
         if self.C == 1:
-            return [self.ar.secure(np.zeros(K, dtype=object))] + (await self.ar.mul(*also) if also else [])
+            return [self.ring.zeros(K)] + (await self.ar.mul(*also) if also else [])
         winners = await self.ar.pair_winners(beats, self.C)
-        classes = np.broadcast_to(np.arange(self.C, dtype=object), (K, self.C))
+        classes = np.broadcast_to(np.arange(self.C, dtype=np.int64), (K, self.C))
         [chosen, *rest] = await self.ar.mul((winners, classes), *also)
         return [chosen.sum(axis=1)] + rest
 
@@ -596,8 +619,9 @@ class Learner:
         beats = None if self.C == 1 else await self.ar.nonneg(await self.ar.pair_differences(totals, None),
                                                               self.weight_bits)
         [label] = await self._labels(beats, 1)
-        return int(await core.open(label[0], what="trees.majority",
-                                   why="the forest's vote ties go to the training set's majority class"))
+        [opened] = await self.ar.open(label[:1], what="trees.majority",
+                                      why="the forest's vote ties go to the training set's majority class")
+        return int(opened)
 
     async def grow(self, roots: list[np.ndarray], feature_masks=None) -> list[Tree]:
         """Grow one tree per entry of ``roots`` (public row weights) layer by layer; returns the opened trees.
@@ -606,13 +630,14 @@ class Learner:
         """
         trees = [Tree() for _ in roots]
         nodes = [(t, trees[t].add(0)) for t in range(len(roots))]
-        B = self.secint.array(np.ones((self.n, len(roots)), dtype=object))  # every row in every root
+        B = self.ring.public(np.ones((self.n, len(roots)), dtype=np.int64))  # every row in every root
+        self.layouts = Layouts(self, len(roots)) if self.order else None
         depth = 0
         bar = core.progress(total=self.max_depth + 1 if self.max_depth is not None else None,
                             desc="tree layers", unit="layer")
         while nodes:
             K = len(nodes)
-            weights = np.stack([roots[t] for t, _ in nodes], axis=1).astype(object)   # public (n, K)
+            weights = np.stack([roots[t] for t, _ in nodes], axis=1).astype(np.int64)  # public (n, K)
             M = B * weights
             [MY] = await self.ar.mul((M.reshape(self.n, K, 1), self.Y.reshape(self.n, 1, self.C)))
             MY = MY.reshape(self.n, K * self.C)
@@ -630,7 +655,8 @@ class Learner:
                 checks += [] if class_pairs is None else [class_pairs]
                 mask = np.ones((K, self.d), dtype=bool) if feature_masks is None else \
                     np.array([feature_masks(t, node) for t, node in nodes], dtype=bool).reshape(K, self.d)
-                best, node_bits = await self.best_splits(MY, totals, mask, mpc.np_concatenate(checks, axis=1))
+                best, node_bits = await self.best_splits(nodes, B, MY, totals, mask,
+                                                         self.ring.concatenate(checks, axis=1))
                 pure, large = node_bits[:, :self.C].sum(axis=1), node_bits[:, self.C]
                 label, both = await self._labels(node_bits[:, self.C + 1:], K, [(1 - pure, large)])
                 if best is None:
@@ -638,17 +664,16 @@ class Learner:
                 else:
                     _, _, threshold, feature, found = best
                     [splits] = await self.ar.mul((both, found))
-                    split = np.asarray(await core.open(splits, what="trees.structure",
-                                                       why="the shape of the tree: whether each node splits"),
-                                       dtype=np.int64).astype(bool)
+                    split = (await self.ar.open(splits, what="trees.structure",
+                                                why="the shape of the tree: whether each node splits")).astype(bool)
             leaves = np.flatnonzero(~split)
             inner = np.flatnonzero(split)
             openings = []  # both in one round, started in this order on every party
             if len(leaves):
-                openings.append(core.open(label[leaves], what="trees.leaf", why="the leaf classes of the model"))
+                openings.append(self.ar.open(label[leaves], what="trees.leaf", why="the leaf classes of the model"))
             if len(inner):
-                openings.append(core.open(mpc.np_concatenate((feature[inner], threshold[inner])), what="trees.split",
-                                          why="the split features and thresholds of the model"))
+                openings.append(self.ar.open(self.ring.concatenate((feature[inner], threshold[inner])),
+                                             what="trees.split", why="the split features and thresholds of the model"))
             opened = await asyncio.gather(*openings)
             if len(leaves):
                 for k, c in zip(leaves, np.asarray(opened[0], dtype=np.int64)):
@@ -658,25 +683,30 @@ class Learner:
                 break
             opened = np.asarray(opened[-1], dtype=np.int64)
             f, thr = opened[:len(inner)], opened[len(inner):]
-            nodes, B = await self._route(trees, nodes, B, inner, f, thr, depth)
+            splits, B = await self._route(trees, nodes, B, inner, f, thr, depth)
+            nodes = [(t, child) for t, _, left, right in splits for child in (left, right)]
+            if self.layouts is not None and (self.max_depth is None or depth + 1 < self.max_depth):
+                await self.layouts.regroup(splits, B)                         # the next layer splits again
             depth += 1
             bar.update(1)
         bar.close()
         return trees
 
     async def _route(self, trees, nodes, B, inner, f, thr, depth):
-        """Record the splits; each row of a split node goes left iff its code <= the node's threshold.
+        """Record the splits ((tree, node, left child, right child) each, in the order of ``inner``); each row
+        of a split node goes left iff its code <= the node's threshold.  Returns them and the new membership
+        (n × 2·splits: left, right per split).
 
         Categorical splits need no comparison: 'code <= v' is the sum of the row's one-hot categories 0..v.
         Numeric ones compare each row's value of its node's feature with the node's public threshold: one
         comparison per row and tree."""
-        children = []
+        splits = []
         for k, j, t in zip(inner, f, thr):
             tree, node = nodes[k]
             tr = trees[tree]
             tr.feature[node], tr.threshold[node] = int(j), int(t)
             tr.left[node], tr.right[node] = tr.add(depth + 1), tr.add(depth + 1)
-            children += [(tree, tr.left[node]), (tree, tr.right[node])]
+            splits.append((tree, node, tr.left[node], tr.right[node]))
         member = B[:, inner]                                                 # (n, S)
         go_left = [None] * len(inner)
         numeric = [s for s, j in enumerate(f) if not self.schema.is_categorical(j)]
@@ -687,17 +717,17 @@ class Learner:
             # a row sits in one node per tree: per tree, its node's feature value and threshold
             owner = [nodes[inner[s]][0] for s in numeric]
             grown = sorted(set(owner))
-            group = np.zeros((len(numeric), len(grown)), dtype=object)
+            group = np.zeros((len(numeric), len(grown)), dtype=np.int64)
             group[np.arange(len(numeric)), [grown.index(t) for t in owner]] = 1
             [x] = await self.ar.mul((member[:, numeric], self.X[:, f[numeric]]))
             x = x @ group                                                    # (n, trees)
-            t = (member[:, numeric] * thr[numeric].astype(object).reshape(1, -1)) @ group
+            t = (member[:, numeric] * thr[numeric].reshape(1, -1)) @ group
             compared = (await self.ar.nonneg(t - x, self.code_bits)) @ group.T  # (n, numeric splits)
             for i, s in enumerate(numeric):
                 go_left[s] = compared[:, i]
-        [left] = await self.ar.mul((member, mpc.np_stack(go_left, axis=1)))
-        B = mpc.np_stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
-        return children, B
+        [left] = await self.ar.mul((member, self.ring.stack(go_left, axis=1)))
+        B = self.ring.stack((left, member - left), axis=2).reshape(self.n, 2 * len(inner))
+        return splits, B
 
 
 async def setup(table, *, target: str, features, categorical, frac_bits: int, value_bits: int, max_depth,
