@@ -96,6 +96,7 @@ async def gathered():
     x = (np.arange(n, dtype=object) * 2**80).reshape(n, 1) + np.array([[1, 2]], dtype=object)
     S = await core.input_raw(sigma if mpc.pid == 0 else None, (n,), core.SMALL_FIELD, 0, keyring)
     X = await ring.input(x if mpc.pid == 0 else None, x.shape, 0, keyring)
+    S = S + core.SMALL_FIELD.modulus * np.arange(n)                        # unreduced shares are reduced
     take = await core.apply_permutation_raw(S, list(X.v), ring.fields, keyring)
     put = await core.apply_inverse_permutation_raw(S, list(X.v), ring.fields, keyring)
     opened = [await core.open(ring.opening(core.Shared(ring, np.stack(v))), what="test.value", why="test")
@@ -107,3 +108,13 @@ async def gathered():
 
 def test_raw_permutations_over_residues(run1):
     assert all(r.value for r in run1(gathered))
+
+
+@pytest.mark.parametrize("L, bits", [(1, 72), (40, 72), (93, 72), (5, 31), (20, 33)])
+def test_random_residues_are_masks_with_the_given_low_bits(L, bits):
+    ring = core.Residues(L + bits + 1)
+    low = np.random.default_rng(L).integers(0, 2, (500, L))
+    r = ring.integers(ring.random_residues(500, low, bits))
+    assert all(int(v) % 2**L == int(sum(int(b) << i for i, b in enumerate(row))) for v, row in zip(r, low))
+    high = np.array([int(v) >> L for v in r])
+    assert high.max() < 2**bits and high.max() > 2**(bits - 4)            # uniform below 2^bits

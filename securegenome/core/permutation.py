@@ -101,6 +101,7 @@ async def apply_permutation_raw(sigma: np.ndarray, values: list, fields: list, k
     n = len(sigma)
     if n <= 1:
         return list(values)
+    sigma = np.asarray(sigma, dtype=np.int64) % _small_field().modulus  # shares in [0, p): 4-byte words
     pi = SecretShuffle(n, keyring)
     [shuffled] = await pi.apply_raw([sigma], [_small_field()])
     q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
@@ -114,6 +115,7 @@ async def apply_inverse_permutation_raw(sigma: np.ndarray, values: list, fields:
     n = len(sigma)
     if n <= 1:
         return list(values)
+    sigma = np.asarray(sigma, dtype=np.int64) % _small_field().modulus
     [shuffled, *rows] = await SecretShuffle(n, keyring).apply_raw([sigma, *values], [_small_field(), *fields])
     q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
                                           "random: scatter rows to their destinations")

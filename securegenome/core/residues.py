@@ -22,6 +22,7 @@ Reveals nothing by itself: values leave shares only through :func:`core.open`, u
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import numpy as np
 
@@ -100,14 +101,33 @@ class Residues:
 
     # ---- interaction ---------------------------------------------------------------------------------
 
-    async def input(self, values, shape, sender: int, keyring) -> Shared:
-        """Shares of the integers ``values`` (of shape ``shape``) that party ``sender`` knows (None elsewhere):
-        one sharing per residue, all started at once."""
+    async def input(self, values, shape, sender: int, keyring, residues: bool = False) -> Shared:
+        """Shares of the integers ``values`` (of shape ``shape``) that party ``sender`` knows (None elsewhere;
+        with ``residues``, already as residues (m, *shape)): one sharing per residue, all started at once."""
         shape = tuple(shape)
-        residues = self.residues(values) if mpc.pid == sender else [None] * self.m
+        if mpc.pid != sender:
+            values = [None] * self.m
+        elif not residues:
+            values = self.residues(values)
         shares = await asyncio.gather(*(input_raw(r, shape, f, sender, keyring)
-                                        for r, f in zip(residues, self.fields)))
+                                        for r, f in zip(values, self.fields)))
         return Shared(self, np.stack(shares).reshape((self.m, *shape)))
+
+    def random_residues(self, N: int, low: np.ndarray, bits: int) -> np.ndarray:
+        """Residues (m, N) of r = h·2^L + Σ_i low[:, i]·2^i with h uniformly random of ``bits`` bits (from
+        :mod:`secrets`) and ``low`` a given (N, L) 0/1 matrix: all in int64, no Python integers."""
+        words = (bits + 31) // 32
+        raw = np.frombuffer(secrets.token_bytes(4 * words * N), dtype=np.uint32).reshape(N, words).astype(np.int64)
+        raw[:, -1] &= (1 << (bits - 32 * (words - 1))) - 1                 # h < 2^bits
+        L = low.shape[1]
+        out = np.empty((self.m, N), dtype=np.int64)
+        for i, p in enumerate(self.moduli):
+            h = np.zeros(N, dtype=np.int64)
+            for w in range(words):
+                h = (h + (raw[:, w] % p) * pow(2, 32 * w, p)) % p
+            powers = np.array([pow(2, e, p) for e in range(L)], dtype=np.int64)
+            out[i] = (h * pow(2, L, p) % p + (low @ powers) % p) % p       # L terms below 2^31: no overflow
+        return out
 
     async def mul(self, pairs, keyring) -> list[Shared]:
         """Elementwise products x·y (numpy broadcasting) of shared arrays, all pairs and residues in one

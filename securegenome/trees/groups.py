@@ -69,7 +69,7 @@ class Layouts:
     async def _gathered(self, rows: list[int], sources: dict) -> core.Shared:
         """Per layout r of ``rows``, its tree's source array (n, w) in the layout's order: (len(rows), n, w)."""
         n, learner = self.n, self.learner
-        sigma = np.concatenate([self.pi[r] + i * n for i, r in enumerate(rows)])
+        sigma = np.concatenate([self.pi[r] + i * n for i, r in enumerate(rows)]) % core.SMALL_FIELD.modulus
         stacked = self.ring.concatenate([sources[r // len(self.numeric)] for r in rows])
         out = await core.apply_permutation_raw(sigma, list(stacked.v), self.ring.fields, self.ar.keyring)
         return core.Shared(self.ring, np.stack(out).reshape((self.ring.m, len(rows), n, -1)))

@@ -114,20 +114,16 @@ class Arithmetic:
         (the XOR of one bit from every contributor: no t parties know it).  One input round and t rounds
         of products (the XORs, :meth:`_lift_bits`)."""
         small, ring = core.SMALL_FIELD, self.ring
-        powers = [np.array([1 << (i - s) for i in range(s, min(s + 62, L))], dtype=np.int64) for s in range(0, L, 62)]
         draws = []
         for j in range(mpc.threshold + 1):
             low = big = None
             if mpc.pid == j:
                 low = np.frombuffer(secrets.token_bytes(N * L), dtype=np.uint8).astype(np.int64).reshape(N, L) & 1
-                value = random_integers(N, k) << L
-                for s, pw in zip(range(0, L, 62), powers):
-                    value = value + ((low[:, s:s + len(pw)] @ pw).astype(object) << s)
                 lift = np.frombuffer(secrets.token_bytes(N), dtype=np.uint8).astype(np.int64) & 1
-                big = np.stack((value, lift.astype(object)), axis=1)
+                big = np.stack((ring.random_residues(N, low, k), ring.residues(lift)), axis=2)   # (m, N, 2)
                 low = np.concatenate((low, lift.reshape(N, 1)), axis=1)
             draws += [core.input_raw(low, (N, L + 1), small, j, self.keyring),
-                      ring.input(big, (N, 2), j, self.keyring)]
+                      ring.input(big, (N, 2), j, self.keyring, residues=True)]
         shares = await asyncio.gather(*draws)
         bits = [s[:, :L] for s in shares[0::2]]
         mask = shares[1][:, 0]
@@ -361,16 +357,6 @@ def ring_bits(bits: int) -> int:
     """Bits of the residue ring that holds a comparison operand of ``bits`` bits plus the offset 2^bits and
     the masks of up to 63 contributors of bits + 1 + MASK_BITS bits each (as core.key_sectype for keys)."""
     return bits + 1 + MASK_BITS + 7
-
-
-def random_integers(N: int, bits: int) -> np.ndarray:
-    """N uniformly random integers of ``bits`` bits (object array), from :mod:`secrets`."""
-    words = (bits + 63) // 64
-    raw = np.frombuffer(secrets.token_bytes(8 * words * N), dtype=np.uint64).reshape(N, words)
-    value = np.zeros(N, dtype=object)
-    for w in range(words):
-        value = (value << 64) | raw[:, w].astype(object)
-    return value >> (64 * words - bits)
 
 
 def all_pairs_affordable(K: int, N: int) -> bool:
