@@ -8,7 +8,7 @@ from securegenome import core
 from securegenome.core import fieldops, mpc
 from securegenome.core.shuffle import lagrange_at_zero
 
-MODULI = [2**31 - 1, 4_194_301, 2**31 - 19, 97]
+MODULI = [2**31 - 1, 4_194_301, 2**31 - 19, 2**31 - 151, 97]  # Mersenne, generic, pseudo-Mersenne (residues)
 
 
 @pytest.mark.parametrize("p", MODULI)

@@ -444,29 +444,27 @@ def test_tree_predict_cli(tmp_path, capsys):
     assert [r["receivers"] for r in releases if r["what"] == "trees.prediction"] == [[2]]
 
 
-async def scan_and_compare(a, b, starts, x, bits):
-    """The segmented first-maximum scan (index of each position's winner) and wide comparisons [x >= 0]."""
+async def group_maxima_and_compare(a, b, starts, x, bits):
+    """Each segment's first-maximum position (from the emitted slots) and wide comparisons [x >= 0]."""
     ar = secure.Arithmetic(core.Residues(secure.ring_bits(bits)))
     index = np.broadcast_to(np.arange(a.shape[1]), a.shape)
-    _, _, [won] = await ar.segmented_first_max(ar.secure(starts), ar.secure(a), ar.secure(b), [index], bits)
+    slots, owners = await ar.group_first_max(ar.secure(starts), ar.secure(a), ar.secure(b), [index], bits)
     signs = await ar.nonneg(ar.secure(x), bits)
-    return [await ar.open(v, what="test.value", why="test") for v in (won, signs)]
+    opened = [await core.open(ar.ring.opening(v), what="test.value", why="test") for v in (slots, signs)]
+    return [ar.ring.signed(ar.ring.residues(v)) for v in opened] + [owners]
 
 
-def first_max_oracle(a, b, starts):
-    """Per position, the index of the first maximum of a/b since its segment began (exact fractions)."""
-    out = np.zeros(a.shape, dtype=np.int64)
+def segment_oracle(a, b, starts):
+    """Per row, per segment (in order): the index of its first maximum of a/b (exact fractions)."""
+    out = []
     for r in range(a.shape[0]):
-        for i in range(a.shape[1]):
-            best = i if starts[r, i] else best
-            if not starts[r, i] and Fraction(int(a[r, i]), int(b[r, i])) > Fraction(int(a[r, best]), int(b[r, best])):
-                best = i
-            out[r, i] = best
+        segments = np.split(np.arange(a.shape[1]), np.flatnonzero(starts[r])[1:])
+        out.append([max(s, key=lambda i: (Fraction(int(a[r, i]), int(b[r, i])), -i)) for s in segments])
     return out
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 64, 100])
-def test_segmented_first_max_and_wide_comparisons(run1, n):
+def test_group_first_max_and_wide_comparisons(run1, n):
     rng = np.random.default_rng(n)
     a = rng.integers(-1, 4, (3, n)).astype(object) * 2**30                 # many ties, 63-bit products
     b = rng.integers(1, 3, (3, n)).astype(object) * 2**30
@@ -474,7 +472,11 @@ def test_segmented_first_max_and_wide_comparisons(run1, n):
     starts[:, 0] = 1
     starts[2] = 1 if n % 2 else starts[2]                                   # every position its own segment
     x = np.array([int(v) for v in rng.integers(-2**62, 2**62, 40)], dtype=object) * 2**26 + rng.integers(-1, 2, 40)
-    for won, signs in (r.value for r in run1(scan_and_compare, kwargs={"a": a, "b": b, "starts": starts, "x": x,
-                                                                       "bits": 90})):
-        assert (won.reshape(a.shape) == first_max_oracle(a, b, starts)).all()
+    for slots, signs, owners in (r.value for r in run1(group_maxima_and_compare,
+                                                       kwargs={"a": a, "b": b, "starts": starts, "x": x, "bits": 90})):
+        slots = slots.reshape(3, len(owners), 3)
+        for r, winners in enumerate(segment_oracle(a, b, starts)):
+            segment = np.cumsum(starts[r])[owners] - 1                      # the segment of each slot's owner
+            assert [int(slots[r, segment == g, 2].sum()) for g in range(len(winners))] == winners
+            assert all(int(slots[r, segment == g, 0].sum()) == a[r, w] for g, w in enumerate(winners))
         assert (signs == (x >= 0)).all()

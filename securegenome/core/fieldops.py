@@ -15,17 +15,25 @@ import numpy as np
 
 MERSENNE = 2**31 - 1
 _BIAS = MERSENNE << 31  # a multiple of the Mersenne prime: x + _BIAS >= 0 for every product of residues
+PSEUDO_MERSENNE = 2**31 - 255  # p = 2^31 - c with c < 256 (the residue ring's primes): folds by c
 
 
 @numba.njit(inline="always")
 def _reduce(x, p):
-    """x mod p (Python's sign convention).  For p = 2^31 - 1 and |x| < 2^62: branch-free folds
-    (2^31 = 1 mod p), which the compiler vectorises; otherwise a division."""
+    """x mod p (Python's sign convention).  For p = 2^31 - c, c < 256, and |x| < p²: branch-free folds
+    (2^31 = c mod p) after adding the multiple p·2^31 > p² of p, which the compiler vectorises; otherwise
+    a division."""
     if p == MERSENNE:
         y = x + _BIAS
         y = (y & MERSENNE) + (y >> 31)
         y = (y & MERSENNE) + (y >> 31)
         return y - MERSENNE if y >= MERSENNE else y
+    if p >= PSEUDO_MERSENNE:
+        c = 2147483648 - p
+        y = x + (p << 31)                                   # in [0, 2^63)
+        y = (y & MERSENNE) + c * (y >> 31)                  # < 2^31 + c·2^32
+        y = (y & MERSENNE) + c * (y >> 31)                  # < 2^31 + c·(c·2 + 1)
+        return y - p if y >= p else y
     return x % p
 
 
@@ -33,6 +41,12 @@ def _reduce(x, p):
 def _mul(a, b, p, out):
     for i in range(out.size):
         out[i] = _reduce(a[i] * b[i], p)
+
+
+@numba.njit(nogil=True, cache=True)
+def _reduced(a, p, out):
+    for i in range(out.size):
+        out[i] = _reduce(a[i], p)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -82,6 +96,13 @@ def mul(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
     a, b = np.broadcast_arrays(a, b)
     out = np.empty(a.shape, dtype=np.int64)
     _mul(_flat(a), _flat(b), p, out.reshape(-1))
+    return out
+
+
+def reduce(a: np.ndarray, p: int) -> np.ndarray:
+    """a % p for integers |a| < p² (e.g. sums and differences of residues, products of two)."""
+    out = np.empty(a.shape, dtype=np.int64)
+    _reduced(_flat(a), p, out.reshape(-1))
     return out
 
 

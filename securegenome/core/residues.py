@@ -252,7 +252,8 @@ class Shared:
         return _aligned(self.v, other.v if isinstance(other, Shared) else self.ring.residues(other))
 
     def _new(self, v: np.ndarray) -> Shared:
-        return Shared(self.ring, v % self.ring.column(v.ndim - 1))
+        """Residues of v (|v| < p²: sums, differences, products with public residues), one kernel pass each."""
+        return Shared(self.ring, np.stack([fieldops.reduce(r, p) for r, p in zip(v, self.ring.moduli)]))
 
     def __add__(self, other):
         a, b = self._pair(other)
@@ -310,7 +311,7 @@ class Shared:
         return self.transpose()
 
     def sum(self, axis=None) -> Shared:
-        """Sums (residues below 2^31: up to 2^32 terms fit int64)."""
+        """Sums (residues below 2^31: up to 2^31 terms stay below p², what the reduction takes)."""
         if axis is None:
             return self._new(self.v.reshape(self.ring.m, -1).sum(axis=1))
         return self._new(self.v.sum(axis=_axis(axis, self.ndim)))

@@ -48,10 +48,11 @@ class Layouts:
     codes and dense value ranks (residue-ring shares), each (layouts, n); and per tree its groups' nodes in
     layout order."""
 
-    def __init__(self, learner, trees: int):
+    def __init__(self, learner, roots: list[np.ndarray]):
         self.learner, self.ar, self.ring = learner, learner.ar, learner.ring
         self.numeric = list(learner.order)                         # numeric features (sorted order known)
-        self.trees, self.n = trees, learner.n
+        trees, self.trees, self.n = len(roots), len(roots), learner.n
+        self.unit = learner.min_samples_leaf == 1 and all((w == 1).all() for w in roots)
         g = len(self.numeric)
         self.pi = np.tile(np.stack([learner.order[j] for j in self.numeric]), (trees, 1))        # (T·g, n)
         self.code = self.ring.concatenate([self.ring.stack([learner.sorted_codes[j] for j in self.numeric])] * trees)
@@ -136,25 +137,24 @@ class Layouts:
         n_left, n_right = left.sum(axis=2), right.sum(axis=2)
         m = learner.min_samples_leaf
         side_left, side_right = 2 * n_left - (2 * m - 1), 2 * n_right - (2 * m - 1)
-        squares, changes, sides = await ar.mul((ring.stack((left, right)), ring.stack((left, right))),
-                                               (same_allowed, steps), (side_left, side_right))
-        x, y, b, validity = await ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
-                                         (n_left, n_right), (changes, sides))
+        squares, changes, *sides = await ar.mul((ring.stack((left, right)), ring.stack((left, right))),
+                                                (same_allowed, steps), *([] if self.unit else [(side_left, side_right)]))
+        x, y, b, *validity = await ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
+                                          (n_left, n_right), *([] if self.unit else [(changes, sides[0])]))
         a = x + y
-        flat = (validity - 1).reshape(-1)
+        # unit weights and min_samples_leaf 1: both sides are non-empty iff i+1 is in the group (i itself is
+        # left of the split), so validity is same·Δrank >= 1, a comparison of log₂ n bits
+        flat = ((changes if self.unit else validity[0]) - 1).reshape(-1)
         checks = flat if node_checks is None else ring.concatenate((flat, node_checks.reshape(-1)))
-        ok = await ar.nonneg(checks, learner.check_bits)
+        ok = await ar.nonneg(checks, learner.weight_bits if self.unit else learner.check_bits)
         node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
         valid = ok[:flat.shape[0]].reshape(R, n)
         a, b = await ar.mul((valid, a + 1), (valid, b - 1))
         a, b = a - 1, b + 1                                                          # invalid: -1/1
         starts = 1 - ring.concatenate((ring.public(np.zeros((R, 1), dtype=np.int64)), same[:, :-1]), axis=1)
-        a, b, [threshold, valid] = await ar.segmented_first_max(starts, a, b, [self.code[rows], valid],
-                                                                learner.score_bits)
-        ends = 1 - same                                                              # last of its group
-        picked = await ar.mul(*((ends, v) for v in (a, b, threshold, valid)))
-        stacked = ring.stack(picked, axis=2)                                         # (R, n, 4)
-        winners = await ring.matmul(member.transpose(0, 2, 1), stacked, ar.keyring)  # (R, width, 4)
+        slots, owners = await ar.group_first_max(starts, a, b, [self.code[rows], valid], learner.score_bits)
+        owner_nodes = member[:, owners].transpose(0, 2, 1)                          # (R, width, slots)
+        winners = await ring.matmul(owner_nodes, slots, ar.keyring)                  # (R, width, 4)
         return winners, node_bits
 
     async def regroup(self, splits: list, B) -> None:

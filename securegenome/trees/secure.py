@@ -293,38 +293,51 @@ class Arithmetic:
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
 
-    async def segmented_first_max(self, starts, a, b, payloads: list, bits: int):
-        """Inclusive segmented scan of the first maximum of a/b along axis 1 of (R, n) arrays: position i
-        gets the first maximum of its segment up to i (segments begin where ``starts`` is 1; position 0
-        must).  Brent–Kung: an up-sweep and a down-sweep, about 2n applications of the operator
-        (f_l, x_l) ⊕ (f_r, x_r) = (f_l or f_r, x_r if f_r or x_r > x_l else x_l), which is associative and
-        keeps the first of equal scores; 2⌈log₂ n⌉ steps."""
-        x = [self.secure(v).copy() for v in (starts, a, b, *payloads)]
-        n = x[1].shape[1]
-        levels = (n - 1).bit_length()
-        for d in range(levels):                                             # up-sweep
-            right = np.arange(2 ** (d + 1) - 1, n, 2 ** (d + 1))
-            await self._segment_step(x, right - 2 ** d, right, bits)
-        for d in range(levels - 2, -1, -1):                                 # down-sweep
-            right = np.arange(3 * 2 ** d - 1, n, 2 ** (d + 1))
-            await self._segment_step(x, right - 2 ** d, right, bits)
-        return x[1], x[2], x[3:]
+    async def group_first_max(self, starts, a, b, payloads: list, bits: int):
+        """The first maximum of a/b (with payloads) of every segment of every row of (R, n) arrays; segments
+        begin where ``starts`` is 1 (position 0 must).  Returns ``slots`` (R, S, 2 + len(payloads)) and
+        ``owners`` (S,): each segment's winner (a, b, payloads) sits in exactly one slot whose owner is a
+        position of the segment; every other slot is 0.
 
-    async def _segment_step(self, x: list, left: np.ndarray, right: np.ndarray, bits: int) -> None:
-        """x[:, right] = x[:, left] ⊕ x[:, right] (in place) for the segmented first maximum."""
-        if not len(right):
-            return
-        f, a, b, *payloads = x
-        fl, fr = f[:, left], f[:, right]
-        cross_right, cross_left = await self.mul((a[:, right], b[:, left]), (a[:, left], b[:, right]))
-        better = await self.nonneg(cross_right - cross_left - 1, bits)      # right strictly greater
-        fb, ff = await self.mul((fr, better), (fl, fr))
-        take = fr + better - fb                                             # right starts a segment or is better
-        values = [a, b, *payloads]
-        gains = await self.mul(*((take, v[:, right] - v[:, left]) for v in values))
-        for v, gain in zip(values, gains):
-            v[:, right] = v[:, left] + gain
-        f[:, right] = fl + fr - ff
+        One pass up a binary tree over the positions: n − 1 joins with one comparison each, ⌈log₂ n⌉ steps.
+        A tree node keeps a flag (it holds a segment start), its *prefix* (the first maximum of its
+        positions before its first start; empty: (−1, 1)) and its *suffix* (from its last start).  Joining
+        L and R: X = first max(L.suffix, R.prefix) (R wins only if strictly greater: the first of equal
+        scores stays); prefix = L.prefix if L has a start, else X; suffix = R.suffix if R has a start, else
+        X.  If both hold a start, X is the complete winner of the segment holding L's last position, which
+        starts in L and ends in R: emitted here, owned by that position.  Every segment but the last is
+        emitted at exactly one node (the lowest holding its first position and the next segment's first);
+        the root's suffix is the last one."""
+        ring = self.ring
+        flag = self.secure(starts)
+        suffix = [self.secure(v) for v in (a, b, *payloads)]
+        n = flag.shape[1]
+        empty = [-1, 1] + [0] * len(payloads)                               # no positions
+        gains = await self.mul(*((flag, c - v) for v, c in zip(suffix, empty)))
+        prefix = [v + g for v, g in zip(suffix, gains)]                     # a start: nothing before it
+        slots, owners, width = [], [], 1
+        while flag.shape[1] > 1:
+            pairs = flag.shape[1] // 2                                      # an odd last node moves up as is
+            L, R = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
+            fl, fr = flag[:, L], flag[:, R]
+            ls, rp = [v[:, L] for v in suffix], [v[:, R] for v in prefix]
+            lp, rs = [v[:, L] for v in prefix], [v[:, R] for v in suffix]
+            cross_right, cross_left, both = await self.mul((rp[0], ls[1]), (ls[0], rp[1]), (fl, fr))
+            better = await self.nonneg(cross_right - cross_left - 1, bits)  # R.prefix strictly greater
+            X = [l + g for l, g in zip(ls, await self.mul(*((better, r - l) for r, l in zip(rp, ls))))]
+            k = len(X)
+            joined = await self.mul(*((fl, p - v) for p, v in zip(lp, X)), *((fr, s - v) for s, v in zip(rs, X)),
+                                    *((both, v) for v in X))
+            odd = lambda new, old: new if flag.shape[1] == 2 * pairs else ring.concatenate((new, old[:, -1:]), axis=1)
+            prefix = [odd(v + g, old) for v, g, old in zip(X, joined[:k], prefix)]
+            suffix = [odd(v + g, old) for v, g, old in zip(X, joined[k:2 * k], suffix)]
+            slots.append(ring.stack(joined[2 * k:], axis=2))
+            owners.append(np.arange(pairs) * 2 * width + width - 1)        # L's last position
+            flag = odd(fl + fr - both, flag)
+            width *= 2
+        slots.append(ring.stack(suffix, axis=2))                            # the last segment
+        owners.append(np.array([n - 1]))
+        return ring.concatenate(slots, axis=1), np.concatenate(owners)
 
     async def pair_differences(self, a, b):
         """For every pair i < j of columns of the (K, N) scores: a value >= 0 iff score j > score i."""
@@ -617,7 +630,7 @@ class Learner:
         trees = [Tree() for _ in roots]
         nodes = [(t, trees[t].add(0)) for t in range(len(roots))]
         B = self.ring.public(np.ones((self.n, len(roots)), dtype=np.int64))  # every row in every root
-        self.layouts = Layouts(self, len(roots)) if self.order else None
+        self.layouts = Layouts(self, roots) if self.order else None
         depth = 0
         bar = core.progress(total=self.max_depth + 1 if self.max_depth is not None else None,
                             desc="tree layers", unit="layer")
