@@ -53,7 +53,8 @@ async def with_cpu(*, protocol: str, **kwargs):
     start, cpu = time.perf_counter(), time.process_time()
     value = await function(**kwargs)
     return {"value": value, "cpu_s": round(time.process_time() - cpu, 2),
-            "protocol_s": round(time.perf_counter() - start, 3)}
+            "protocol_s": round(time.perf_counter() - start, 3),
+            "peak_gib": round(core.memory.peak_rss() / 2**30, 3)}
 
 
 def timed_run(protocol: str, parties: int, private: dict, kwargs: dict):
@@ -64,7 +65,8 @@ def timed_run(protocol: str, parties: int, private: dict, kwargs: dict):
                        timeout=7200, peer_timeout=600)
     seconds = time.perf_counter() - start
     stats = {**party_stats(results), "cpu_seconds": {str(r.pid): r.value["cpu_s"] for r in results},
-             "protocol_only_seconds": {str(r.pid): r.value["protocol_s"] for r in results}}
+             "protocol_only_seconds": {str(r.pid): r.value["protocol_s"] for r in results},
+             "peak_gib": {str(r.pid): r.value["peak_gib"] for r in results}}
     return results[0].value["value"], seconds, stats
 
 

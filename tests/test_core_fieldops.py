@@ -91,3 +91,16 @@ def test_raw_shares_open_exactly_three_parties(run3, values):
     for pid, (everyone, one, squares, plain) in enumerate(results):
         assert everyone == squares
         assert one == (plain if pid == 2 else None)
+
+
+@pytest.mark.parametrize("p", MODULI)
+def test_bit_kernels_equal_numpy(p):
+    rng = np.random.default_rng(p)
+    u, v, uv = (rng.integers(0, p, (300, 7)) for _ in range(3))
+    public = rng.integers(0, 2, (300, 7))
+    assert (fieldops.xor(u, v, uv, p) == (u + v - 2 * uv) % p).all()
+    s, carry = fieldops.csa(public, u, v, uv, p)
+    xor = (u + v - 2 * uv) % p
+    assert (s == np.where(public == 1, 1 - xor, xor) % p).all()
+    assert (carry == np.where(public == 1, u + v - uv, uv) % p).all()
+    assert (fieldops.reduce(1 - u, p) == (1 - u) % p).all()

@@ -99,6 +99,41 @@ def mul(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
     return out
 
 
+@numba.njit(nogil=True, cache=True)
+def _xor(a, b, ab, p, out):
+    for i in range(out.size):
+        out[i] = _reduce(a[i] + b[i] - 2 * ab[i], p)
+
+
+def xor(a: np.ndarray, b: np.ndarray, ab: np.ndarray, p: int) -> np.ndarray:
+    """Shares of the XOR a + b − 2ab of bits a, b (ab: shares of their product), mod p; same shapes."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape, ab.shape), dtype=np.int64)
+    a, b, ab = np.broadcast_arrays(a, b, ab)
+    _xor(_flat(a), _flat(b), _flat(ab), p, out.reshape(-1))
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _csa(public, u, v, uv, p, s, carry):
+    for i in range(s.size):
+        x = _reduce(u[i] + v[i] - 2 * uv[i], p)
+        if public[i]:
+            y = 1 - x
+            s[i] = y + p if y < 0 else y
+            carry[i] = _reduce(u[i] + v[i] - uv[i], p)
+        else:
+            s[i] = x
+            carry[i] = uv[i]
+
+
+def csa(public: np.ndarray, u: np.ndarray, v: np.ndarray, uv: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Carry-save addition of public bits and shares of bits u, v (uv: shares of u·v), mod p: the sum bits
+    public ⊕ u ⊕ v and the majority bits (unshifted), each of the operands' shape."""
+    s, carry = np.empty(u.shape, dtype=np.int64), np.empty(u.shape, dtype=np.int64)
+    _csa(_flat(public), _flat(u), _flat(v), _flat(uv), p, s.reshape(-1), carry.reshape(-1))
+    return s, carry
+
+
 def reduce(a: np.ndarray, p: int) -> np.ndarray:
     """a % p for integers |a| < p² (e.g. sums and differences of residues, products of two)."""
     out = np.empty(a.shape, dtype=np.int64)

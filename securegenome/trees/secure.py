@@ -59,7 +59,7 @@ import secrets
 import numpy as np
 
 from .. import core
-from ..core import mpc
+from ..core import fieldops, mpc
 from ..errors import InputError
 from .data import Schema, encoded, local_schema_part, merge_schema, read_table
 from .groups import Layouts
@@ -184,13 +184,13 @@ class Arithmetic:
             self._lift_bits(lift_parts))
         c = np.asarray(c, dtype=object)
         public = core.bits_of((c + contributors) % (1 << L), L)                 # (N, L), least significant first
-        operands = [(1 - r) % p for r in r_bits]                                # the complements ~r_j
+        operands = [fieldops.reduce(1 - r, p) for r in r_bits]                  # the complements ~r_j
         P, Q = operands.pop(), None
         if operands:                                                            # carry-save: public + 2 secret
             u, v = P, operands.pop()
             uv = await core.multiply(u, v, small, self.keyring)
-            P, Q = self._csa(public, u, v, uv, p)
-            public = None
+            P, majority = fieldops.csa(public, u, v, uv, p)
+            Q, public = self._shifted(majority), None
         while operands:                                                         # carry-save: 3 secret
             w = operands.pop()
             pq = await core.multiply(P, Q, small, self.keyring)
@@ -202,10 +202,10 @@ class Arithmetic:
             prop = (public + P - 2 * g) % p
         else:
             g = await core.multiply(P, Q, small, self.keyring)
-            prop = (P + Q - 2 * g) % p
+            prop = fieldops.xor(P, Q, g, p)
         top = prop[:, l]                                                        # bit l = top XOR carry
         carry, top_lift = await self._carry(g[:, :l], prop[:, :l], p, (top, lift_small))  # into bit l
-        masked_top = (top + lift_small - 2 * top_lift) % p                      # top XOR the lift bit
+        masked_top = fieldops.xor(top, lift_small, top_lift, p)                 # top XOR the lift bit
         return (await self._lift(masked_top, carry, lift_big)).reshape(shape)
 
     @staticmethod
@@ -213,14 +213,6 @@ class Arithmetic:
         out = np.zeros_like(carry)
         out[:, 1:] = carry[:, :-1]
         return out
-
-    def _csa(self, public, u, v, uv, p):
-        """Carry-save adder of the public bits ``public`` and secret bits u, v (uv = u·v in shares): the sum
-        bits and the carries shifted up one position (bits above L fall off: arithmetic mod 2^L)."""
-        xor = (u + v - 2 * uv) % p
-        s = np.where(public == 1, 1 - xor, xor) % p
-        majority = np.where(public == 1, u + v - uv, uv) % p
-        return s, self._shifted(majority)
 
     async def _carry(self, g, prop, p, side):
         """Carry out of the addition with generate bits g and propagate bits prop (N, l), least significant
@@ -240,7 +232,7 @@ class Arithmetic:
                                        self.keyring)
             if side_product is None:
                 side_product, both = both[:, -1], both[:, :-1]
-            new_g, new_p = (hi_g + both[:, :half]) % p, both[:, half:]
+            new_g, new_p = fieldops.add(hi_g, both[:, :half], p), both[:, half:]
             if g.shape[1] % 2:
                 new_g = np.concatenate((new_g, g[:, -1:]), axis=1)
                 new_p = np.concatenate((new_p, prop[:, -1:]), axis=1)
@@ -255,7 +247,7 @@ class Arithmetic:
         then b = r + (b XOR r)·(1 - 2r)."""
         small, p = core.SMALL_FIELD, core.SMALL_FIELD.modulus
         both = await core.multiply(masked_part, other_part, small, self.keyring)
-        masked = (masked_part + other_part - 2 * both) % p
+        masked = fieldops.xor(masked_part, other_part, both, p)
         c = await core.open(core.RawShares(masked), what="trees.masked_bits",
                             why="a comparison bit XOR a secret uniformly random bit is uniformly random")
         c = np.asarray(c, dtype=np.int64)
@@ -487,12 +479,14 @@ class Learner:
         their thresholds (K, k - 1): the contingency table (category × node × class) is one secure matrix
         product, its prefix sums over the categories the counts."""
         K = MY.shape[1] // self.C
-        out = {}
+        onehot = self.ring.concatenate([self.onehot[j] for j in features], axis=1)    # all features: one product
+        tables = await self.ring.matmul(onehot.T, MY, self.ar.keyring)               # (categories, K·C)
+        out, start = {}, 0
         for j in features:
-            table = await self.ring.matmul(self.onehot[j].T, MY, self.ar.keyring)  # (categories, K·C)
-            k = table.shape[0]
-            left = table.cumsum(axis=0)[:k - 1].reshape(k - 1, K, self.C)
+            k = self.onehot[j].shape[1]
+            left = tables[start:start + k].cumsum(axis=0)[:k - 1].reshape(k - 1, K, self.C)
             out[j] = (left, np.broadcast_to(np.arange(k - 1, dtype=np.int64), (K, k - 1)))
+            start += k
         return out
 
     async def best_splits(self, nodes: list, B, MY, totals, mask: np.ndarray, node_checks):
@@ -511,7 +505,10 @@ class Learner:
                        and self._candidates(j) > 0]
         if categorical:
             winners, bits = await self._categorical_winners(categorical, MY, totals, mask,
-                                                            node_checks if node_bits is None else None)
+                                                            node_checks if node_bits is None else None,
+                                                            per_feature=bool(columns))
+            if not columns:                                                  # categorical only: one tournament
+                return winners, bits
             columns.update(winners)
             node_bits = bits if node_bits is None else node_bits
         if node_bits is None:
@@ -524,10 +521,13 @@ class Learner:
         a, b, [t, f, v] = await self.ar.first_max(a, b, [t, f, v], self.score_bits)
         return (a, b, t, f, v), node_bits
 
-    async def _categorical_winners(self, features: list[int], MY, totals, mask: np.ndarray, node_checks):
+    async def _categorical_winners(self, features: list[int], MY, totals, mask: np.ndarray, node_checks,
+                                   per_feature: bool):
         """Per categorical feature j: its best split for every node (invalid -1/1 where the node may not use
-        j), as {j: (a, b, threshold, validity)}, each (K,); their validity comparisons share one batch with
-        ``node_checks`` (if given), whose bits are returned too."""
+        j), as {j: (a, b, threshold, validity)}, each (K,); or, if not ``per_feature``, the best over all of
+        them as (a, b, threshold, feature, validity) from one tournament per node over its candidates in
+        feature order.  Their validity comparisons share one batch with ``node_checks`` (if given), whose
+        bits are returned too."""
         K = totals.shape[0]
         counts = await self.candidate_counts(features, MY)
         a, b, validity, thresholds, slots = await self._scores(features, counts, totals, mask)
@@ -540,6 +540,10 @@ class Learner:
         a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
         a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
         N = a.shape[1] // width                                              # one row per (node, slot)
+        if not per_feature:
+            feature = np.repeat(np.where(slots >= 0, slots, 0), N, axis=1)   # (K, width·N)
+            a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
+            return (a, b, t, f, v), node_bits
         a, b, [t, v] = await self.ar.first_max(a.reshape(K * width, N), b.reshape(K * width, N),
                                                [thresholds.reshape(K * width, N), valid.reshape(K * width, N)],
                                                self.score_bits)
