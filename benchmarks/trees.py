@@ -32,7 +32,7 @@ import pandas as pd
 
 from common import party_stats, write
 from securegenome import core
-from securegenome.core import mpc
+from securegenome.core import memory, mpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ID3 = os.path.join(HERE, "..", "tests", "data", "id3")
@@ -54,7 +54,7 @@ async def with_cpu(*, protocol: str, **kwargs):
     value = await function(**kwargs)
     return {"value": value, "cpu_s": round(time.process_time() - cpu, 2),
             "protocol_s": round(time.perf_counter() - start, 3),
-            "peak_gib": round(core.memory.peak_rss() / 2**30, 3)}
+            "peak_gib": round(memory.peak_rss() / 2**30, 3)}
 
 
 def timed_run(protocol: str, parties: int, private: dict, kwargs: dict):
