@@ -269,3 +269,18 @@ def axpy(out: np.ndarray, x: np.ndarray, w: int, p: int) -> None:
     """out += w * x (mod p), in place; ``x`` may be any integer dtype (e.g. received uint32 words), so a
     received share is folded in without a widened copy."""
     _axpy(out.reshape(-1), np.ascontiguousarray(x).reshape(-1), np.int64(int(w) % p), p)
+
+
+def warm_up() -> None:
+    """Load every kernel from numba's cache (or compile it) now, on tiny arrays, so that a protocol's first
+    rounds do not wait for it (about half a second per process; a party calls this while it connects)."""
+    p, q = MERSENNE, 2**31 - 19
+    a = np.arange(4, dtype=np.int64)
+    for modulus in (p, q):
+        mul(a, a, modulus), reduce(a, modulus), scale(a, 3, modulus), add(a, a, modulus)
+        lincomb([a], [2], modulus), lincomb([a, a], [2, 3], modulus), lincomb([a, a, a], [1, 2, 3], modulus)
+        dot(a.reshape(2, 2), a.reshape(2, 2), modulus), xor(a, a, a, modulus), csa(a % 2, a, a, a, modulus)
+        axpy(a.copy(), a.astype(np.uint32), 5, modulus)
+    digit_products(np.ones((2, 3), dtype=np.int64), p)
+    permutation_from_words(np.arange(4, dtype=np.uint64))
+    take_below(np.arange(8, dtype=np.uint32), (1 << 31) - 1, p, np.empty(4, dtype=np.int64))

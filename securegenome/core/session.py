@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError, PartyFailure, RelayedInputError, SecureGenomeError, error_code
+from . import fieldops
 from ._mpyc import MPYC_ARGV_ENV, check_mpyc, mpc
 from .ledger import Ledger, Release, reset_ledger
 from .params import agree, exchange_public
@@ -251,6 +252,7 @@ def execute_party(spec_path: str, result_path: str) -> int:
     network = None
     try:
         check_mpyc()  # this party's runtime, with the run's parties and threshold
+        fieldops.warm_up()  # numba kernels from the cache now, not in the protocol's first rounds
         with open(spec_path, "rb") as f:
             spec = pickle.load(f)  # imports the protocol's module: it must be importable, not __main__
         if spec.get("insecure"):

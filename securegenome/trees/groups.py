@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import core
 
-POSITIONS = 1_500_000  # layout positions per batch (layouts × rows): bounds a batch's arrays
+POSITIONS = 1_000_000  # layout positions per batch (layouts × rows): bounds a batch's arrays
 
 
 class Layouts:
