@@ -285,6 +285,34 @@ class Arithmetic:
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
 
+    async def first_valid_max(self, a, b, validity, payloads: list, bits: int, check_bits: int, checks=None):
+        """Per row of the (R, N) arrays: the first column maximising a/b among the valid ones (validity >= 0;
+        the first column if none is), its payloads and validity bit, each (R,); and the bits [checks >= 0].
+
+        When all pairs are affordable the validity numbers share the comparison batch of the pairs' scores
+        (one comparison step instead of two): column j beats an earlier column i iff j is valid and i is
+        not, or both are and j scores strictly higher.  Otherwise invalid scores become -1/1, below every
+        valid one, and :meth:`first_max` plays."""
+        R, N = a.shape
+        extra = [] if checks is None else [checks.reshape(-1)]
+        if N > 1 and all_pairs_affordable(R, N):
+            diff = await self.pair_differences(a, b)
+            ok = await self.nonneg(self.ring.concatenate([diff.reshape(-1), validity.reshape(-1)] + extra),
+                                   max(bits, check_bits))
+            P = diff.size
+            beats, valid = ok[:P].reshape(diff.shape), ok[P:P + R * N].reshape(R, N)
+            I, J = pairs(N)
+            [both] = await self.mul((valid[:, I], valid[:, J]))
+            [strictly] = await self.mul((both, beats))
+            winners = await self.pair_winners(valid[:, J] - both + strictly, N)
+            won = await self.select(winners, [a, b, *payloads, valid])
+            return won[0], won[1], won[2:-1], won[-1], None if checks is None else ok[P + R * N:].reshape(checks.shape)
+        ok = await self.nonneg(self.ring.concatenate([validity.reshape(-1)] + extra), check_bits)
+        valid = ok[:R * N].reshape(R, N)
+        a, b = await self.mul((valid, a + 1), (valid, b - 1))
+        a, b, [*won, v] = await self.first_max(a - 1, b + 1, [*payloads, valid], bits)   # invalid: -1/1
+        return a, b, won, v, None if checks is None else ok[R * N:].reshape(checks.shape)
+
     async def group_first_max(self, starts, a, b, payloads: list, bits: int):
         """The first maximum of a/b (with payloads) of every segment of every row of (R, n) arrays; segments
         begin where ``starts`` is 1 (position 0 must).  Returns ``slots`` (R, S, 2 + len(payloads)) and
@@ -404,19 +432,16 @@ class Learner:
         self.check_bits = (self.n * (2 * max(self.n, min_samples_leaf) + 1) ** 2 + 1).bit_length() + 1
         code_bits = max([schema.code_bits(j) for j in range(self.d)] + [1])
         self.code_bits = code_bits
-        numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
-        # the numeric features' sort keys (feature number g, code): core.sort masks them with
-        # core.sort.MASK_BITS bits, so the counting field is at least core.key_sectype(key_bits) wide
-        self.key_bits = schema.value_bits + max(1, (len(numeric) - 1).bit_length())
-        # the ring masks every comparison operand (at most score_bits + 1 bits with the offset) with MASK_BITS
-        # bits; the sort keys go through core.sort in core.key_sectype(key_bits)
+        # the sort keys are the codes (value_bits), in core.key_sectype(value_bits) for core.sort; the ring masks
+        # every comparison operand (at most score_bits + 1 bits with the offset) with MASK_BITS bits
+        self.key_bits = schema.value_bits
         bits = max(self.score_bits, self.check_bits, code_bits + 1, self.key_bits)
         self.ring = core.Residues(ring_bits(bits))
         self.ar = Arithmetic(self.ring)
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
         """Secret-share every party's codes, one-hot classes and one-hot categories (one input each, in the
-        ring); and the numeric features' codes in ``core.key_sectype(key_bits)`` for the one sort."""
+        ring)."""
         categorical = [j for j in range(self.d) if self.schema.is_categorical(j)]
         widths = [len(self.schema.categories[self.schema.features[j]]) for j in categorical]
         width = self.d + self.C + sum(widths)
@@ -425,19 +450,13 @@ class Learner:
             parts = [codes, np.eye(self.C, dtype=np.int64)[y]]
             parts += [np.eye(k, dtype=np.int64)[codes[:, j]] for j, k in zip(categorical, widths)]
             mine = np.concatenate(parts, axis=1) if len(y) else np.zeros((0, width), dtype=np.int64)
-        numeric = [j for j in range(self.d) if not self.schema.is_categorical(j)]
-        keytype = core.key_sectype(self.key_bits)
-        blocks, keys = [], []
+        blocks = []
         for i, size in enumerate(self.sizes):
             if size == 0:
                 continue
             blocks.append(await self.ring.input(mine if mpc.pid == i else None, (size, width), i, self.ar.keyring))
-            if numeric and self.n > 1:
-                shares = await core.input_raw(codes[:, numeric] if mpc.pid == i else None, (size, len(numeric)),
-                                              keytype.field, i, self.ar.keyring)
-                keys.append(core.secure_array(keytype, keytype.field, shares))
         rows = self.ring.concatenate(blocks, axis=0)
-        self.keys = None if not keys else keys[0] if len(keys) == 1 else mpc.np_concatenate(keys, axis=0)
+        self.own_codes = codes                                      # this party's own rows: the sort keys' input
         self.X = rows[:, :self.d]
         self.Y = rows[:, self.d:self.d + self.C]
         self.onehot, start = {}, self.d + self.C
@@ -446,28 +465,39 @@ class Learner:
             start += k
 
     async def sort_numeric(self) -> None:
-        """All numeric features in one radix sort: key = (feature number g, code), so segment g of the result
-        is feature g in value order.  Keeps per feature the secret order σ_j (row of each sorted position),
-        the sorted codes and the bits 'next value differs' (one comparison per adjacent pair)."""
+        """Per numeric feature one radix sort of its codes (core.sort: key bits by masked opening, radix
+        rounds, shuffle-and-open), one feature at a time so that a sort's arrays hold n keys.  Keeps per
+        feature the secret order σ_j (row of each sorted position), the sorted codes and the bits 'next value
+        differs' (one comparison per adjacent pair, all features in one batch)."""
         self.order, self.sorted_codes, self.differs = {}, {}, {}
         numeric = [j for j in range(self.d) if not self.schema.is_categorical(j)]
         if self.n == 1 or not numeric:
             return  # one row: no split is possible, nothing to sort
-        n, bits = self.n, self.schema.value_bits
-        offsets = np.arange(len(numeric), dtype=np.int64) << bits                 # key = (g, code)
-        keys = mpc.np_concatenate([self.keys[:, g] for g in range(len(numeric))]) + np.repeat(offsets, n).astype(object)
-        dest = core.raw_shares(await mpc.gather(await core.sort_destinations(keys, self.key_bits)))
-        codes = self.ring.concatenate([self.X[:, j] for j in numeric]) + np.repeat(offsets, n)
-        rows = self.ring.stack((self.ring.public(np.arange(n * len(numeric))), codes), axis=1)   # (g·n, 2)
-        placed = await core.apply_inverse_permutation_raw(dest, list(rows.v), self.ring.fields, self.ar.keyring)
-        placed = core.Shared(self.ring, np.stack(placed))
-        ordered = placed[:, 1]
-        differs = await self.ar.nonneg(ordered[1:] - ordered[:-1] - 1, self.key_bits)
+        n, rows = self.n, self.ring.public(np.arange(self.n))
         for g, j in enumerate(numeric):
-            segment = slice(g * n, (g + 1) * n)
-            self.order[j] = (placed.v[0, segment, 0] - g * n) % core.SMALL_FIELD.modulus  # row numbers < 2^31
-            self.sorted_codes[j] = ordered[segment] - int(offsets[g])
-            self.differs[j] = differs[g * n:(g + 1) * n - 1]
+            dest = core.raw_shares(await mpc.gather(await core.sort_destinations(await self._keys(j), self.key_bits)))
+            placed = await core.apply_inverse_permutation_raw(
+                dest, list(self.ring.stack((rows, self.X[:, j]), axis=1).v), self.ring.fields, self.ar.keyring)
+            placed = core.Shared(self.ring, np.stack(placed))
+            self.order[j] = placed.v[0, :, 0]                                   # row numbers: residue 0 suffices
+            self.sorted_codes[j] = placed[:, 1]
+        steps = self.ring.concatenate([self.sorted_codes[j][1:] - self.sorted_codes[j][:-1] - 1 for j in numeric])
+        differs = await self.ar.nonneg(steps, self.key_bits)
+        for g, j in enumerate(numeric):
+            self.differs[j] = differs[g * (n - 1):(g + 1) * (n - 1)]
+        self.own_codes = None                                                   # the sorts are done
+
+    async def _keys(self, j: int):
+        """Feature j's codes of all rows as sort keys, in ``core.key_sectype(value_bits)`` (the core sort's
+        masked key openings need that room): each party inputs its own rows' codes."""
+        keytype = core.key_sectype(self.key_bits)
+        blocks = []
+        for i, size in enumerate(self.sizes):
+            if size:
+                shares = await core.input_raw(self.own_codes[:, j] if mpc.pid == i else None, (size,), keytype.field,
+                                              i, self.ar.keyring)
+                blocks.append(core.secure_array(keytype, keytype.field, shares))
+        return blocks[0] if len(blocks) == 1 else mpc.np_concatenate(blocks)
 
     def _candidates(self, j: int) -> int:
         if self.schema.is_categorical(j):
@@ -532,21 +562,15 @@ class Learner:
         counts = await self.candidate_counts(features, MY)
         a, b, validity, thresholds, slots = await self._scores(features, counts, totals, mask)
         width = slots.shape[1]
-        flat = validity.reshape(-1)
-        checks = flat if node_checks is None else self.ring.concatenate((flat, node_checks.reshape(-1)))
-        ok = await self.ar.nonneg(checks, self.check_bits)
-        node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
-        valid = ok[:flat.shape[0]].reshape(a.shape)
-        a, b = await self.ar.mul((valid, a + 1), (valid, b - 1))
-        a, b = a - 1, b + 1                                                  # invalid: -1/1, below any score
-        N = a.shape[1] // width                                              # one row per (node, slot)
+        N = a.shape[1] // width                                              # candidates per (node, slot)
         if not per_feature:
             feature = np.repeat(np.where(slots >= 0, slots, 0), N, axis=1)   # (K, width·N)
-            a, b, [t, f, v] = await self.ar.first_max(a, b, [thresholds, feature, valid], self.score_bits)
+            a, b, [t, f], v, node_bits = await self.ar.first_valid_max(a, b, validity, [thresholds, feature],
+                                                                        self.score_bits, self.check_bits, node_checks)
             return (a, b, t, f, v), node_bits
-        a, b, [t, v] = await self.ar.first_max(a.reshape(K * width, N), b.reshape(K * width, N),
-                                               [thresholds.reshape(K * width, N), valid.reshape(K * width, N)],
-                                               self.score_bits)
+        rows = lambda x: x.reshape(K * width, N)                             # one row per (node, slot)
+        a, b, [t], v, node_bits = await self.ar.first_valid_max(rows(a), rows(b), rows(validity), [rows(thresholds)],
+                                                                 self.score_bits, self.check_bits, node_checks)
         invalid = [-1, 1, 0, 0]                                              # slot `width`: not allowed
         won = [self.ring.concatenate((x.reshape(K, width), self.ring.public(np.full((K, 1), c, dtype=np.int64))),
                                      axis=1) for x, c in zip((a, b, t, v), invalid)]
