@@ -191,14 +191,16 @@ def run_numeric(parties: int, rows: list[int], d: int, max_depth: int) -> list[d
         before = load()
         model, seconds, stats = timed_run("securegenome.trees.secure:tree_protocol", parties,
                                           {i: {"table": p} for i, p in enumerate(parts)},
-                                          {"target": "y", "max_depth": max_depth, "frac_bits": 8, "value_bits": 16})
+                                          {"target": "y", "max_depth": max_depth, "frac_bits": 8, "value_bits": 16,
+                                           "memory_bytes": memory.default_budget(parties)})
         read = [data.read_table(p, "y") for p in parts]
         schema = data.schema_for(read, frac_bits=8, value_bits=16)
         enc = [data.encoded(t, schema) for t in read]
         codes, yy = np.concatenate([e[0] for e in enc]), np.concatenate([e[1] for e in enc])
         same = Tree.from_dict(model["tree"]) == twin.grow(codes, yy, 2, max_depth=max_depth)
         case = {"rows": n, "attributes": d, "depth": max_depth, "parties": parties, "seconds": round(seconds, 2),
-                "equals_twin": bool(same), "load_before": before, "load_after": load(), **stats}
+                "equals_twin": bool(same), "load_before": before, "load_after": load(),
+                "memory_plan": model["memory_plan"], **stats}
         print(case, flush=True)
         cases.append(case)
     return cases
@@ -220,7 +222,8 @@ def run_forest(parties: int, rows: list[int], d: int, trees: int, max_depth: int
         model, seconds, stats = timed_run("securegenome.trees.forest:forest_protocol", parties,
                                           {i: {"table": p} for i, p in enumerate(parts)},
                                           {"target": "y", "n_estimators": trees, "max_depth": max_depth,
-                                           "random_state": 0, "frac_bits": 8, "value_bits": 16})
+                                           "random_state": 0, "frac_bits": 8, "value_bits": 16,
+                                           "memory_bytes": memory.default_budget(parties)})
         schema = Schema(**model["schema"])
         codes = schema.encode_features({f"x{j}": X_test[:, j] for j in range(d)})
         votes = forest.vote(np.array([Tree.from_dict(t).predict_codes(codes) for t in model["trees"]]), 2)
@@ -229,7 +232,7 @@ def run_forest(parties: int, rows: list[int], d: int, trees: int, max_depth: int
                       .fit(X_train, y_train).score(X_test, y_test) for s in range(5)])
         case = {"rows": n, "attributes": d, "trees": trees, "depth": max_depth, "parties": parties,
                 "seconds": round(seconds, 2), "accuracy": ours, "sklearn_accuracy_mean5": float(sk),
-                "load_before": before, "load_after": load(), **stats}
+                "load_before": before, "load_after": load(), "memory_plan": model["memory_plan"], **stats}
         print(case, flush=True)
         cases.append(case)
     return cases

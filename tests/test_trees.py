@@ -480,3 +480,25 @@ def test_group_first_max_and_wide_comparisons(run1, n):
             assert [int(slots[r, segment == g, 2].sum()) for g in range(len(winners))] == winners
             assert all(int(slots[r, segment == g, 0].sum()) == a[r, w] for g, w in enumerate(winners))
         assert (signs == (x >= 0)).all()
+
+
+# ---- memory plan -------------------------------------------------------------------------------------------
+
+def test_memory_plan_refuses_a_budget_too_small_before_sharing(run1):
+    X, y = random_xy(0)
+    with pytest.raises(InputError, match="needs at least .* GiB per party"):
+        secure_tree(run1, [(X, y)], max_depth=3, memory_bytes=1 << 20)
+
+
+def test_memory_plan_takes_smaller_layout_batches_and_the_tree_stays_the_same(run1, monkeypatch):
+    """A budget between the plans of two batch sizes takes the smaller batches (several per layer here);
+    the tree is the twin's, as with one batch."""
+    monkeypatch.setattr(secure, "LAYOUT_BATCHES", (4096, 96, 32))
+    X, y = random_xy(5, n=60, d=4)
+    codes, yy, schema = pooled([(X, y)])
+    peaks = [p.peak_bytes for p in secure.memory_plans(secure.Learner(schema, [60], 1, 3), 1)]
+    assert peaks[0] > peaks[1] > peaks[2]                                  # 4 layouts of 60 positions
+    tree, results = secure_tree(run1, [(X, y)], max_depth=3, memory_bytes=peaks[1])
+    assert results[0].value["memory_plan"]["positions"] == 96              # one layout per batch
+    assert tree == twin.grow(codes, yy, 2, max_depth=3)
+    check_ledger(results, tree)

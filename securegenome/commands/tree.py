@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
-from ._common import PARTY_HELP, add_party_data_option, add_party_options, party_data_paths, run_summary, \
-    session_options, write_json, write_ledger
+from ._common import PARTY_HELP, add_memory_option, add_party_data_option, add_party_options, local_pids, \
+    memory_budget, party_data_paths, run_summary, session_options, write_json, write_ledger
 
 ORDER = 62
 
@@ -72,6 +72,7 @@ def add_tree_options(g) -> None:
                    help="maximal depth (default: grow until leaves are pure or cannot split)")
     g.add_argument("--min-samples-leaf", type=int, default=1, metavar="L",
                    help="minimal number of rows in a leaf (default 1)")
+    add_memory_option(g)
 
 
 def add_output_options(p) -> None:
@@ -98,11 +99,13 @@ def data_kwargs(args) -> dict:
 def run_protocol(protocol, args, kwargs: dict):
     """Run ``protocol`` with every local party's --data file; returns the local parties' results."""
     from .. import core
+    from ..core.memory import default_budget
 
     options = session_options(args)
     paths = party_data_paths(args, options)
-    return core.run(protocol, kwargs=kwargs, private={pid: {"table": path} for pid, path in paths.items()},
-                    **options)
+    budget = memory_budget(args) or default_budget(len(local_pids(options)))
+    return core.run(protocol, kwargs={**kwargs, "memory_bytes": budget},
+                    private={pid: {"table": path} for pid, path in paths.items()}, **options)
 
 
 def finish(args, command: str, results, model: dict) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .. import core
+from ..core import memory
 from ..errors import InputError
 from .data import DEFAULT_FRAC_BITS, DEFAULT_VALUE_BITS, Schema
 from .forest import decide, forest_protocol, vote
@@ -35,7 +36,8 @@ class _SecureTreeModel(ClassifierMixin, BaseEstimator):
         tables, parties = tables_per_party(party_tables, self.parties)
         results = core.run(protocol, parties=parties, timeout=self.timeout,
                            kwargs={"target": target, "features": self.features, "categorical": self.categorical,
-                                   "frac_bits": self.frac_bits, "value_bits": self.value_bits, **kwargs},
+                                   "frac_bits": self.frac_bits, "value_bits": self.value_bits,
+                                   "memory_bytes": memory.default_budget(parties), **kwargs},
                            private={i: {"table": t} for i, t in enumerate(tables)})
         model = results[0].value
         self.schema_ = Schema(**model["schema"])

@@ -74,21 +74,23 @@ async def agreed_seed(random_state) -> int:
 async def forest_protocol(table, *, target: str, n_estimators: int = 10, max_depth: int | None = None,
                           min_samples_leaf: int = 1, max_features="sqrt", bootstrap: bool = True,
                           random_state: int | None = None, features=None, categorical=None,
-                          frac_bits: int = 16, value_bits: int = 32) -> dict:
-    """Train ``n_estimators`` trees together; returns the opened forest, its schema and the seed."""
+                          frac_bits: int = 16, value_bits: int = 32, memory_bytes: int | None = None) -> dict:
+    """Train ``n_estimators`` trees together; returns the opened forest, its schema, the seed and the memory
+    plan (``memory_bytes``: this party's budget, as for :func:`.secure.tree_protocol`)."""
     if n_estimators < 1:
         raise InputError(f"n_estimators must be at least 1, got {n_estimators}")
     seed = await agreed_seed(random_state)
     learner = await setup(table, target=target, features=features, categorical=categorical, frac_bits=frac_bits,
                           value_bits=value_bits, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-                          n_estimators=n_estimators, max_features=max_features, bootstrap=bootstrap, seed=seed)
+                          n_estimators=n_estimators, max_features=max_features, bootstrap=bootstrap, seed=seed,
+                          memory_bytes=memory_bytes)
     d, n = learner.d, learner.n
     k = n_features_drawn(max_features, d)
     roots = [bootstrap_weights(seed, t, n, bootstrap) for t in range(n_estimators)]
     trees = await learner.grow(roots, lambda t, node: feature_mask(seed, t, node, d, k))
     majority = await learner.majority()
     return {"trees": [t.to_dict() for t in trees], "schema": learner.schema.to_dict(), "sizes": learner.sizes,
-            "seed": seed, "majority": majority}
+            "seed": seed, "majority": majority, "memory_plan": learner.plan_summary()}
 
 
 def forest_twin(codes: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, n_estimators: int = 10,

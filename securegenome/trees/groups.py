@@ -40,7 +40,6 @@ import numpy as np
 
 from .. import core
 
-POSITIONS = 1_000_000  # layout positions per batch (layouts × rows): bounds a batch's arrays
 
 
 class Layouts:
@@ -53,7 +52,6 @@ class Layouts:
         self.numeric = list(learner.order)                         # numeric features (sorted order known)
         trees, self.trees, self.n = len(roots), len(roots), learner.n
         self.unit = learner.min_samples_leaf == 1 and all((w == 1).all() for w in roots)
-        g = len(self.numeric)
         self.pi = np.tile(np.stack([learner.order[j] for j in self.numeric]), (trees, 1))        # (T·g, n)
         self.code = self.ring.concatenate([self.ring.stack([learner.sorted_codes[j] for j in self.numeric])] * trees)
         ranks = [self.ring.concatenate((self.ring.zeros(1), learner.differs[j].cumsum())) for j in self.numeric]
@@ -64,12 +62,12 @@ class Layouts:
         return tree * len(self.numeric) + g
 
     def _batches(self, layouts: list[int]) -> list[list[int]]:
-        per = max(1, POSITIONS // max(1, self.n))
+        per = max(1, self.learner.positions() // max(1, self.n))          # the memory plan's batch size
         return [layouts[i:i + per] for i in range(0, len(layouts), per)]
 
     async def _gathered(self, rows: list[int], sources: dict) -> core.Shared:
         """Per layout r of ``rows``, its tree's source array (n, w) in the layout's order: (len(rows), n, w)."""
-        n, learner = self.n, self.learner
+        n = self.n
         sigma = np.concatenate([self.pi[r] + i * n for i, r in enumerate(rows)]) % core.SMALL_FIELD.modulus
         stacked = self.ring.concatenate([sources[r // len(self.numeric)] for r in rows])
         out = await core.apply_permutation_raw(sigma, list(stacked.v), self.ring.fields, self.ar.keyring)

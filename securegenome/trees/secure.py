@@ -59,7 +59,7 @@ import secrets
 import numpy as np
 
 from .. import core
-from ..core import fieldops, mpc
+from ..core import fieldops, memory, mpc
 from ..errors import InputError
 from .data import Schema, encoded, local_schema_part, merge_schema, read_table
 from .groups import Layouts
@@ -83,6 +83,10 @@ LEAKAGE = {
 MASK_BITS = 72  # k: statistical masking of comparison operands, as the core sort's keys (docs/core.md)
 MAX_MASKED_PER_RUN = 1 << 32  # masked operands and sort keys of one run: their union bound stays below 2^-40
 COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bits) int64 arrays
+LAYOUT_BATCHES = (1 << 20, 1 << 18, 1 << 16)  # positions per batch of layouts the memory plan chooses from
+SORT_ROW_BYTES = 3_000  # peak bytes per row while one numeric feature is sorted (measured, docs/trees.md)
+ROW_ORDER_FACTOR = 4  # copies of the row-order membership and counts alive at a layer's peak (measured)
+POSITION_FACTOR = 5  # bytes per position and ring value of a batch of layouts at its peak, / 8 (measured)
 ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
 ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
 
@@ -435,9 +439,19 @@ class Learner:
         # the sort keys are the codes (value_bits), in core.key_sectype(value_bits) for core.sort; the ring masks
         # every comparison operand (at most score_bits + 1 bits with the offset) with MASK_BITS bits
         self.key_bits = schema.value_bits
+        self.numeric = [j for j in range(self.d) if not schema.is_categorical(j)]
+        self.plan, self.budget = None, None                       # the memory plan (setup), public
         bits = max(self.score_bits, self.check_bits, code_bits + 1, self.key_bits)
         self.ring = core.Residues(ring_bits(bits))
         self.ar = Arithmetic(self.ring)
+
+    def positions(self) -> int:
+        """Layout positions per batch: the memory plan's choice."""
+        return self.plan.details["positions"] if self.plan is not None else LAYOUT_BATCHES[0]
+
+    def plan_summary(self) -> dict:
+        """The memory plan and the agreed budget, for --json (public)."""
+        return {**self.plan.to_dict(), "budget_gib": round(self.budget / memory.GIB, 3)}
 
     async def share_rows(self, codes: np.ndarray, y: np.ndarray) -> None:
         """Secret-share every party's codes, one-hot classes and one-hot categories (one input each, in the
@@ -757,9 +771,39 @@ class Learner:
         return splits, B
 
 
+def memory_plans(learner, trees: int) -> list:
+    """A party's predicted peak memory from the public sizes, one plan per batch of layout positions
+    (``LAYOUT_BATCHES``, largest first: fewest rounds); the largest that fits the budget is used.
+
+    The parts (bytes; w = 8·m per ring value): the rows n·(d + C + categories)·w; then the larger of the
+    sort phase (``SORT_ROW_BYTES`` per row: one feature's keys in MPyC's field) and the layer phase: the
+    layouts' row numbers, codes and ranks (trees·numeric·n·(8 + 2w)), the row-order membership and counts
+    (``ROW_ORDER_FACTOR``·n·K·(C + 1)·w for K nodes in the widest layer) and one batch of positions
+    (``POSITION_FACTOR``·(width + C + 12)·w each, width = a tree's nodes in that layer).  The factors
+    are fitted to measured peaks (docs/trees.md, "Memory")."""
+    schema, n, C, m = learner.schema, learner.n, learner.C, learner.ring.m
+    d, word = learner.d, 8 * learner.ring.m
+    numeric = len(learner.numeric)
+    categories = sum(len(schema.categories[schema.features[j]]) for j in range(d) if schema.is_categorical(j))
+    splits = max(1, n // (2 * learner.min_samples_leaf))                  # nodes a layer of one tree can split
+    width = 1 if not learner.max_depth else min(2 ** (learner.max_depth - 1), splits)
+    width = splits if learner.max_depth is None else width
+    rows = n * (d + C + categories) * word
+    sort = SORT_ROW_BYTES * n if numeric else 0
+    layer = trees * numeric * n * (8 + 2 * word) + ROW_ORDER_FACTOR * n * trees * width * (C + 1) * word
+    plans = []
+    for positions in LAYOUT_BATCHES:
+        batch = min(positions, trees * numeric * n) * POSITION_FACTOR * (width + C + 12) * word
+        peak = memory.BASELINE_BYTES + rows + max(sort, layer + batch)
+        plans.append(memory.MemoryPlan(f"layout batches of {positions} positions", int(peak),
+                                       details={"positions": positions, "residues": m}))
+    return plans
+
+
 async def setup(table, *, target: str, features, categorical, frac_bits: int, value_bits: int, max_depth,
-                min_samples_leaf: int, **options) -> Learner:
-    """Read and encode this party's table, agree on the schema and options, share the rows."""
+                min_samples_leaf: int, memory_bytes: int | None = None, **options) -> Learner:
+    """Read and encode this party's table, agree on the schema and options, plan the memory (agreed budget:
+    the smallest of the parties' ``memory_bytes``), share the rows."""
     if min_samples_leaf < 1:
         raise InputError(f"min_samples_leaf must be at least 1, got {min_samples_leaf}")
     if max_depth is not None and max_depth < 0:
@@ -772,20 +816,28 @@ async def setup(table, *, target: str, features, categorical, frac_bits: int, va
     sizes = [int(await core.share_public(len(y) if mpc.pid == i else None, sender=i))
              for i in range(len(mpc.parties))]
     await core.agree(schema=schema.to_dict(), max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-                     protocol="trees/1", **options)
+                     protocol="trees/2", **options)
     if sum(sizes) == 0:
         raise InputError("no rows at any party")
     learner = Learner(schema, sizes, min_samples_leaf, max_depth)
+    budget = await memory.agree_budget(memory_bytes)                      # before anything is shared
+    learner.plan = memory.choose(memory_plans(learner, options.get("n_estimators", 1)), budget, "training")
+    learner.budget = budget
     await learner.share_rows(codes, y)
     await learner.sort_numeric()
     return learner
 
 
 async def tree_protocol(table, *, target: str, features=None, categorical=None, max_depth: int | None = None,
-                        min_samples_leaf: int = 1, frac_bits: int = 16, value_bits: int = 32) -> dict:
+                        min_samples_leaf: int = 1, frac_bits: int = 16, value_bits: int = 32,
+                        memory_bytes: int | None = None) -> dict:
     """Train one Gini decision tree on the union of the parties' rows; returns the model on every party
-    (the opened tree, its schema and the public sizes)."""
+    (the opened tree, its schema and the public sizes) with the memory plan.
+    ``memory_bytes``: this party's budget (default: ``core.memory.default_budget()``); all plan with the
+    smallest."""
     learner = await setup(table, target=target, features=features, categorical=categorical, frac_bits=frac_bits,
-                          value_bits=value_bits, max_depth=max_depth, min_samples_leaf=min_samples_leaf)
+                          value_bits=value_bits, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
+                          memory_bytes=memory_bytes)
     [tree] = await learner.grow([np.ones(learner.n, dtype=np.int64)])
-    return {"tree": tree.to_dict(), "schema": learner.schema.to_dict(), "sizes": learner.sizes}
+    return {"tree": tree.to_dict(), "schema": learner.schema.to_dict(), "sizes": learner.sizes,
+            "memory_plan": learner.plan_summary()}
