@@ -137,6 +137,11 @@ class Residues:
             xv, yv = np.broadcast_arrays(*_aligned(self.shared(x).v, self.shared(y).v))
             shapes.append(xv.shape[1:])
             flats.append([fieldops.mul(xv[i], yv[i], p).reshape(-1) for i, p in enumerate(self.moduli)])
+        return await self._reshared(flats, shapes, keyring)
+
+    async def _reshared(self, flats: list, shapes: list, keyring) -> list[Shared]:
+        """Shares of the local products ``flats`` (per array, per residue, flat) in one re-sharing pass, split
+        back into arrays of ``shapes``."""
         local = [np.concatenate([f[i] for f in flats]) for i in range(self.m)]
         product = await reshare_products(local, self.fields, keyring)
         out, start = [], 0
@@ -181,14 +186,7 @@ class Residues:
                 sums.append(acc.reshape(-1))
             flats.append(sums)
             shapes.append(shape[1:])
-        local = [np.concatenate([f[i] for f in flats]) for i in range(self.m)]
-        product = await reshare_products(local, self.fields, keyring)
-        out, start = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape, dtype=np.int64))
-            out.append(Shared(self, np.stack([r[start:start + size] for r in product]).reshape((self.m, *shape))))
-            start += size
-        return out
+        return await self._reshared(flats, shapes, keyring)
 
     def shared(self, x) -> Shared:
         return x if isinstance(x, Shared) else self.public(x)
