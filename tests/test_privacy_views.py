@@ -427,3 +427,34 @@ def test_transcript_api_and_querier_only_views(run3, tmp_path):
     written = core.write_transcripts(tmp_path / "s.json", results, result_party=1)
     assert written == [str(tmp_path / "s.party0.json"), str(tmp_path / "s.json"), str(tmp_path / "s.party2.json")]
     assert json.loads((tmp_path / "s.party0.json").read_text()) == []
+
+
+# ---------------------------------------------------------------------------------------- trees
+
+def test_tree_views_depend_only_on_the_tree(run1):
+    """Two data sets with the same tree (rows shuffled, a constant feature changed): the same labels and
+    counts, the same model values; masked comparison bits are fair coins, the masked operands' low bits
+    uniform, opened permutations uniform."""
+    from securegenome.trees import secure as trees_secure
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.integers(0, 6, 90), rng.integers(0, 6, 90), np.zeros(90)]).astype(float)
+    y = (X[:, 0] + rng.integers(0, 2, 90) > 3).astype(int)
+    order = rng.permutation(90)
+    other = X[order].copy()
+    other[:, 2] = 5.0                                              # constant: never split on
+    runs = []
+    for data, labels in ((X, y), (other, y[order])):
+        [r] = run1(trees_secure.tree_protocol, kwargs={"target": "y", "max_depth": 3},
+                   private={0: {"table": (data, labels)}})
+        runs.append(r)
+    trees = [r.value["tree"] for r in runs]
+    assert trees[0] == trees[1] and all(f != 2 for f in trees[0]["feature"])
+    assert runs[0].ledger.counts() == runs[1].ledger.counts()
+    for label in ("trees.structure", "trees.split", "trees.leaf"):
+        assert view(runs[0], label) == view(runs[1], label)
+    for r in runs:
+        assert "shuffle.permutation" in assert_random_all_party_views(r)
+        bits = [v for opening in view(r, "trees.masked_bits") for v in opening]
+        assert set(bits) <= {0, 1} and stats.binomtest(sum(bits), len(bits)).pvalue > ALPHA
+        assert_uniform([v for opening in view(r, "trees.masked_values") for v in opening], 16)
