@@ -107,12 +107,13 @@ async def agree_budget(mine: int | None) -> int:
     return min(await exchange_public(mine))
 
 
-def choose(plans: list[MemoryPlan], budget: int, what: str) -> MemoryPlan:
-    """The fastest plan that fits ``budget``; otherwise a one-line :class:`MemoryPlanError`."""
+def choose(plans: list[MemoryPlan], budget: int, what: str,
+           remedy: str = "raise --memory or use more --shards") -> MemoryPlan:
+    """The fastest plan that fits ``budget``; otherwise a one-line :class:`MemoryPlanError` ending in
+    ``remedy`` (what the user can change)."""
     fitting = [p for p in plans if p.fits(budget)]
     if fitting:
         return min(fitting, key=lambda p: p.seconds)
     smallest = min(plans, key=lambda p: p.peak_bytes)
     raise MemoryPlanError(f"{what} needs at least {smallest.peak_bytes / GIB:.2f} GiB per party "
-                          f"({smallest.name}), more than the budget of {budget / GIB:.2f} GiB: raise --memory "
-                          f"or use more --shards")
+                          f"({smallest.name}), more than the budget of {budget / GIB:.2f} GiB: {remedy}")

@@ -86,7 +86,7 @@ COMPARE_CHUNK = 50_000  # values per comparison batch: bounds its (values × bit
 LAYOUT_BATCHES = (1 << 20, 1 << 18, 1 << 16)  # positions per batch of layouts the memory plan chooses from
 SORT_ROW_BYTES = 3_000  # peak bytes per row while one numeric feature is sorted (measured, docs/trees.md)
 ROW_ORDER_FACTOR = 4  # copies of the row-order membership and counts alive at a layer's peak (measured)
-POSITION_FACTOR = 5  # bytes per position and ring value of a batch of layouts at its peak, / 8 (measured)
+POSITION_FACTOR = 6  # bytes per position and ring value of a batch of layouts at its peak, / 8 (measured)
 ALL_PAIRS_MIN = 20_000  # all-pairs comparisons a tournament may always spend to finish in one step
 ALL_PAIRS_FACTOR = 4  # ... or this many times the comparisons of the neighbour rounds it replaces
 
@@ -821,7 +821,9 @@ async def setup(table, *, target: str, features, categorical, frac_bits: int, va
         raise InputError("no rows at any party")
     learner = Learner(schema, sizes, min_samples_leaf, max_depth)
     budget = await memory.agree_budget(memory_bytes)                      # before anything is shared
-    learner.plan = memory.choose(memory_plans(learner, options.get("n_estimators", 1)), budget, "training")
+    learner.plan = memory.choose(memory_plans(learner, options.get("n_estimators", 1)), budget, "training",
+                                 "raise --memory (each party on its own host has more), lower max_depth or use "
+                                 "fewer rows")
     learner.budget = budget
     await learner.share_rows(codes, y)
     await learner.sort_numeric()
