@@ -2,53 +2,43 @@
 
 Protocol (every party runs :func:`tree_protocol` on its own rows; sizes and the schema are public):
 
-1. *Input.*  Each party secret-shares its rows' integer codes (:mod:`.data`), the one-hot class of every
-   row and, for categorical features, the one-hot category, in one counting field ``core.key_sectype(L)``
-   with L from n (the Gini comparisons below need about 5·log₂ n bits) and the sort keys' bit length: its
-   prime leaves room to mask every comparison operand and sort key with 72 bits.
-2. *Sort once.*  Per numeric feature, one oblivious radix sort of its codes (core: key bits by masked
-   opening, 3-bit radix rounds, shuffle-and-open) gives the secret permutation σ_j to value order, the
-   sorted values and, by one comparison per adjacent pair, the secret bit 'next value differs'.  The order
-   is reused by every layer: the rows never need sorting again (Hamada et al., PoPETs 2023, keep rows in
-   a secret sorted order per attribute; here node membership travels instead of re-sorting).
-3. *Per layer*, with the rows' secret one-hot node membership B (n × K, K = nodes of the layer, all trees)
-   and public row weights (1, or bootstrap counts): the products M⊗class (n × K·C, one multiplication)
-   are gathered into each numeric feature's order (core ``apply_permutation``: one shuffle, one opening of
-   a uniformly random permutation, one reverse shuffle) and prefix-summed locally: row i's prefix is the
-   class count left of the split 'x_j ≤ x_(i)' for *every* node of the layer.  Categorical features need
-   no sort: the contingency table (category × node × class) is one secure matrix product and its prefix
-   sums over the category codes are the counts of the splits 'code ≤ v'.
-4. *Scores.*  For each node and each candidate of the features the node may use (a forest node: its
-   max_features drawn features only): n_L, n_R, the Gini proxy as the exact fraction
-   ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value does not change, fewer than
-   min_samples_leaf rows on a side) become −1/1.  The products of all features share two rounds; the
-   validity is one comparison per candidate, of changes·(2n_L − 2m + 1)·(2n_R − 2m + 1) − 1 with m =
-   min_samples_leaf (odd factors, never 0), in one batch with the node tests (pure, large enough) and the
-   class pairs of the leaf label.  A first-maximum tournament per node keeps the score, threshold,
-   feature and validity bit: neighbours play while many are left, then one step of all pairs
-   (:func:`all_pairs_affordable`) finishes; ties go to the first feature and the smallest threshold, as
-   in the plaintext twin (:mod:`.twin`).
+0. *Arithmetic.*  Counts, Gini scores and their products (≈ 5·log₂ n bits) live in a residue ring of
+   primes below 2³¹ (``core.Residues``: int64 shares, one re-sharing pass per product batch), sized for the
+   widest comparison operand plus its 72-bit masks.
+1. *Input and plan.*  After the public sizes and schema, the parties agree a memory budget and plan the
+   run from them (:func:`memory_plans`: the batch size of layout positions), then each party secret-shares
+   its rows' codes, one-hot classes and one-hot categories in the ring.
+2. *Sort once.*  Per numeric feature one oblivious radix sort of its codes (core sort, one feature at a
+   time) gives its secret order σ_j, sorted codes and the bits 'next value differs' (dense value ranks).
+3. *Per layer*, with the rows' secret one-hot node membership B (n × K, all trees) and public row weights
+   (1, or bootstrap counts): numeric features in group-wise layouts (:mod:`.groups`, Hamada et al.,
+   PoPETs 2023): per tree and feature the rows grouped by node and sorted within; counts by prefix sums,
+   the winner of every group by one pass up a reduction tree (:meth:`Arithmetic.group_first_max`), work
+   independent of K.  Categorical features: the contingency tables of all of them in one secure matrix
+   product.  Scores are the exact fractions ``(n_R·Σl² + n_L·Σr²) / (n_L·n_R)``; invalid candidates (value
+   does not change, a side below min_samples_leaf rows, a feature the node may not use) never win.
+4. *Per node* a first-maximum tournament over its features' winners in feature order (ties: the first
+   feature and the smallest threshold, as the plaintext twin :mod:`.twin`), with the node tests (pure,
+   large enough) and the leaf label's class pairs in the layer's first comparison batch.
 5. *Open the layer of the model.*  Per node one bit: split or leaf (``trees.structure``); for split nodes
-   the feature and threshold code (``trees.split``), for leaves the class (``trees.leaf``).  The rows
-   are routed and the membership of the next layer is formed in shares (one multiplication): a numeric
-   split costs one comparison per row and tree against the node's public threshold, a categorical one
-   none ('code ≤ v' is a sum of the row's one-hot categories).
+   the feature and threshold code (``trees.split``), for leaves the class (``trees.leaf``).  Rows are
+   routed in shares (numeric: one comparison per row and tree against the public threshold; categorical:
+   a sum of one-hot categories), the next membership is one multiplication, the layouts regroup.
 
 Comparisons ``[x ≥ 0]`` (:meth:`Arithmetic.nonneg`): x + 2^l plus one random integer from each of t+1
 parties is opened (``trees.masked_values``, statistically hiding); the parties also share those integers'
 low bits in GF(2³¹−1), where bit l of the difference comes from carry-save adders and a log-depth carry
-tree in int64 arithmetic; the bit moves into the counting field by XOR with a random bit shared in both
-fields (``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 6 rounds; about 4·l products in GF(2³¹−1)
-and a constant number of counting-field operations per comparison.
+tree in int64 arithmetic; the bit moves into the ring by XOR with a random bit shared in both
+(``trees.masked_bits``: uniformly random).  ⌈log₂ l⌉ + 6 rounds; about 4·l products in GF(2³¹−1) and a
+constant number of ring operations per comparison.
 
 What it reveals: the model (structure, split features and thresholds, leaf classes) and values that are
 uniformly random or statistically masked (docs/trees.md); a forest also opens the training rows' majority
-class (vote ties go to it).  Node sizes, class counts and scores stay secret.
+class (vote ties go to it).  Node sizes, class counts, scores and group boundaries stay secret.
 
-Cost per layer: one sort-order gather of K·C columns per numeric feature, ≈ n·K·d candidates (forests:
-n·K·max_features) each taking about 16 multiplications in the counting field and ~2 comparisons (the
-validity number of ≈ 2·log₂ n bits, about one of ≈ 5·log₂ n bits in the tournament; all rounds shared).  Deep trees grow K as 2^depth; this one-hot
-node representation is the simple choice for the shallow trees (depth ≤ 6) forests use.
+Cost per layer: per numeric layout O(n) ring products, one validity comparison per position and n − 1
+score comparisons (⌈log₂ n⌉ steps), three secret permutations; per categorical layer one matrix product
+and one tournament; measured figures in docs/performance.md.
 """
 
 from __future__ import annotations
