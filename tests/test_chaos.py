@@ -47,8 +47,8 @@ def _search(tmp_path, engine):
     reference.write_text(">lambda_8k\n" + genome + "\n")
     rng = random.Random(5)
     reads = tmp_path / "reads.fa"
-    with open(reads, "w") as f:
-        for i in range(40):
+    with open(reads, "w") as f:  # enough reads that the search runs well past the fault window after connecting
+        for i in range(400):
             start = rng.randrange(len(genome) - 40)
             f.write(f">r{i}\n{genome[start:start + 40]}\n")
     return ["search", str(reference), str(reads), "-k", "1", "--engine", engine]
