@@ -471,8 +471,10 @@ def test_ctrl_c_stops_every_party(tmp_path):
     code = (f"import sys; sys.path.insert(0, {HERE!r}); import test_deploy; from securegenome import core\n"
             f"try: core.run(test_deploy.rounds, parties=3, kwargs={{'n': 10_000, 'pidfile': {pidfile!r}}})\n"
             f"except KeyboardInterrupt: sys.exit(130)")
+    # as a terminal's foreground job: SIGINT at its default (a test run launched in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt)
     parent = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_running(pidfile)
     children = [int((tmp_path / f"pid.{i}").read_text()) for i in range(3)]
     os.killpg(parent.pid, signal.SIGINT)
