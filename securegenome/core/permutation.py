@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .opening import open as open_
-from .shuffle import RawShares, SecretShuffle, shuffle_together
+from .shuffle import SMALL_FIELD, RawShares, SecretShuffle, shuffle_together
 
 LEAKAGE: dict[str, str] = {
     "shuffle.permutation": "to all parties: a secret permutation composed with a fresh secret uniformly "
@@ -101,9 +101,9 @@ async def apply_permutation_raw(sigma: np.ndarray, values: list, fields: list, k
     n = len(sigma)
     if n <= 1:
         return list(values)
-    sigma = np.asarray(sigma, dtype=np.int64) % _small_field().modulus  # shares in [0, p): 4-byte words
+    sigma = np.asarray(sigma, dtype=np.int64) % SMALL_FIELD.modulus  # shares in [0, p): 4-byte words
     pi = SecretShuffle(n, keyring)
-    [shuffled] = await pi.apply_raw([sigma], [_small_field()])
+    [shuffled] = await pi.apply_raw([sigma], [SMALL_FIELD])
     q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
                                           "random: gather rows from their sources")
     return await pi.apply_raw([v[q] for v in values], fields, inverse=True)
@@ -115,14 +115,9 @@ async def apply_inverse_permutation_raw(sigma: np.ndarray, values: list, fields:
     n = len(sigma)
     if n <= 1:
         return list(values)
-    sigma = np.asarray(sigma, dtype=np.int64) % _small_field().modulus
-    [shuffled, *rows] = await SecretShuffle(n, keyring).apply_raw([sigma, *values], [_small_field(), *fields])
+    sigma = np.asarray(sigma, dtype=np.int64) % SMALL_FIELD.modulus
+    [shuffled, *rows] = await SecretShuffle(n, keyring).apply_raw([sigma, *values], [SMALL_FIELD, *fields])
     q = await open_shuffled(shuffled, why="a secret permutation after a fresh secret uniform shuffle is uniformly "
                                           "random: scatter rows to their destinations")
     return [placed(r, q) for r in rows]
 
-
-def _small_field():
-    from .shuffle import SMALL_PRIME
-    from ._mpyc import mpc
-    return mpc.SecFld(SMALL_PRIME).field

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._mpyc import mpc
 from . import fieldops
-from .shuffle import RawShares, _marshal, _received, _words, input_raw, lagrange_at_zero, reshare_products
+from .shuffle import RawShares, input_raw, reshare_products
 
 # the largest primes below 2^31, 2^31 - 1 first (tests/test_core_residues.py checks them)
 PRIMES = (2147483647, 2147483629, 2147483587, 2147483579, 2147483563, 2147483549, 2147483543, 2147483497)
@@ -320,8 +320,9 @@ class Shared:
 
 class ResidueShares(RawShares):
     """Raw shares of a :class:`Residues` array for :func:`core.open`: all residues of a value travel in one
-    message; the receiver recombines each residue in one numba pass and returns the integers in [0, M)
-    (object array).  The ledger counts values, not residues."""
+    message (the core's :class:`RawShares` opening, one row per residue); the receiver recombines each
+    residue in one numba pass and returns the integers in [0, M) (object array).  The ledger counts values,
+    not residues."""
 
     __slots__ = ("ring",)
 
@@ -333,24 +334,8 @@ class ResidueShares(RawShares):
     def size(self) -> int:
         return int(self.share[0].size)
 
-    @classmethod
-    async def _output(cls, x, receivers, threshold):
-        [a] = x
-        ring, result = a.ring, None
-        degree = mpc.threshold if a.degree is None else a.degree
-        for receiver in receivers:
-            points = [receiver] + [pid for pid in range(len(mpc.parties)) if pid != receiver][:degree]
-            if mpc.pid in points[1:]:
-                mpc._send_message(receiver, b"".join(_marshal(r.reshape(-1), p) for r, p in zip(a.share, ring.moduli)))
-            if mpc.pid == receiver:
-                residues = np.empty_like(a.share)
-                words = [_words(await _received(pid), a.share.size) for pid in points[1:]]
-                size = a.size
-                for i, p in enumerate(ring.moduli):
-                    weights = lagrange_at_zero([pid + 1 for pid in points], p)
-                    out = fieldops.scale(a.share[i], weights[0], p)
-                    for w, weight in zip(words, weights[1:]):
-                        fieldops.axpy(out, w[i * size:(i + 1) * size].reshape(out.shape), weight, p)
-                    residues[i] = out
-                result = ring.integers(residues)
-        return [result]
+    def _rows(self) -> list:
+        return list(zip(self.share, self.ring.moduli))
+
+    def _value(self, opened: list):
+        return self.ring.integers(np.stack(opened))

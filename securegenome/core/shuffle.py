@@ -48,6 +48,7 @@ LEAKAGE: dict[str, str] = {}  # the shuffle opens nothing
 
 KEY_BYTES = 16
 SMALL_PRIME = 2**31 - 1  # fields below 2^31: shares and products of two shares fit int64
+SMALL_FIELD = mpc.SecFld(SMALL_PRIME).field  # its MPyC field (sort, permutations and residues use it)
 
 
 def shuffle_sets(m: int, t: int) -> list[tuple[int, ...]]:
@@ -161,21 +162,34 @@ class RawShares(mpc.SecureObject):
     def size(self) -> int:
         return int(self.share.size)
 
+    def _rows(self) -> list:
+        """(share array, modulus) pairs that travel together: one here; a residue ring's m (subclass)."""
+        return [(self.share, self.modulus)]
+
+    def _value(self, opened: list):
+        """The opened value from the recombined arrays of :meth:`_rows`."""
+        return opened[0]
+
     @classmethod
     async def _output(cls, x, receivers, threshold):
         [a] = x
-        degree, p, result = mpc.threshold if a.degree is None else a.degree, a.modulus, None
+        degree, rows, result = mpc.threshold if a.degree is None else a.degree, a._rows(), None
+        words = sum(share.size for share, _ in rows)
         for receiver in receivers:
             points = [receiver] + [pid for pid in range(len(mpc.parties)) if pid != receiver][:degree]
             if len(points) != degree + 1:
                 raise ValueError(f"degree-{degree} shares need {degree + 1} parties")
             if mpc.pid in points[1:]:
-                mpc._send_message(receiver, _marshal(a.share.reshape(-1), p))
-            if mpc.pid == receiver:  # folded in one share at a time: memory n words + one message
-                weights = lagrange_at_zero([pid + 1 for pid in points], p)
-                result = fieldops.scale(a.share, weights[0], p)
-                for pid, weight in zip(points[1:], weights[1:]):
-                    fieldops.axpy(result, _words(await _received(pid), a.size), weight, p)
+                mpc._send_message(receiver, b"".join(_marshal(share.reshape(-1), p) for share, p in rows))
+            if mpc.pid == receiver:  # folded in one received message at a time: memory n words + one message
+                weights = [lagrange_at_zero([pid + 1 for pid in points], p) for _, p in rows]
+                opened = [fieldops.scale(share, w[0], p) for (share, p), w in zip(rows, weights)]
+                for k, pid in enumerate(points[1:], start=1):
+                    received, start = _words(await _received(pid), words), 0
+                    for out, (share, p), w in zip(opened, rows, weights):
+                        fieldops.axpy(out, received[start:start + share.size], w[k], p)
+                        start += share.size
+                result = a._value(opened)
         return [result]
 
 
@@ -442,21 +456,22 @@ async def multiply(a: np.ndarray, b: np.ndarray, field, keyring: KeyRing) -> np.
     """Raw shares of a·b (elementwise) from raw shares of a and b: local product, then one re-sharing
     pass over all parties (degree 2t → t).  One round; per element m−1−t field elements per party."""
     p = field.modulus
-    return await _degree_reduced(fieldops.mul(a, b, p) if _is_small(p) else (a * b) % p, field, keyring)
+    return await reshare_product(fieldops.mul(a, b, p) if _is_small(p) else (a * b) % p, field, keyring)
 
 
 async def multiply_sum(a: np.ndarray, b: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
     """Raw shares of Σ_k a[k]·b[k] (sum over the first axis): products summed locally, re-shared once."""
     p = field.modulus
     if _is_small(p):
-        return await _degree_reduced(fieldops.dot(a, b, p), field, keyring)
-    return await _degree_reduced(((a * b) % p).sum(axis=0) % p, field, keyring)
+        return await reshare_product(fieldops.dot(a, b, p), field, keyring)
+    return await reshare_product(((a * b) % p).sum(axis=0) % p, field, keyring)
 
 
 async def reshare_product(product: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
     """Degree-t shares of the value under degree-2t raw shares ``product`` (a sum of local products of
     shares, computed by the caller): the one interactive step of :func:`multiply` and :func:`multiply_sum`."""
-    return await _degree_reduced(product, field, keyring)
+    [shares] = await reshare_products([product], [field], keyring)
+    return shares
 
 
 async def reshare_products(products: list, fields: list, keyring: KeyRing) -> list:
@@ -468,16 +483,6 @@ async def reshare_products(products: list, fields: list, keyring: KeyRing) -> li
     _, pair_keys = await keyring.keys()
     return await _pass([np.ascontiguousarray(p) for p in products], list(fields), tuple(range(len(mpc.parties))),
                        None, pair_keys, keyring.next_label("mul"))
-
-
-async def _degree_reduced(product: np.ndarray, field, keyring: KeyRing) -> np.ndarray:
-    """Degree-t shares of the value under degree-2t shares ``product``."""
-    if mpc.threshold == 0:
-        return product
-    _, pair_keys = await keyring.keys()
-    [c] = await _pass([np.ascontiguousarray(product)], [field], tuple(range(len(mpc.parties))), None, pair_keys,
-                      keyring.next_label("mul"))
-    return c
 
 
 @mpc_coro
