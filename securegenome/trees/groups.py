@@ -13,28 +13,31 @@ A layer, per layout (all layouts of a chunk batched; n positions each):
 2. *Counts.*  The class counts left of 'x ≤ x_(i)' in position i's own node are the global prefix sums of
    w·y minus the totals of the groups before it: Σ_k B[i,k]·(totals of the groups before k), one product
    sum per position.  Position i and i+1 are in the same group iff Σ_k B[i,k]·B[i+1,k] = 1.
-3. *Scores* as in the one-hot protocol (a, b, the exact Gini proxy a/b); the candidate is valid iff i+1 is
-   in the same group (and the node may use the feature), the value changes (the feature's dense rank
-   increases) and both sides keep min_samples_leaf rows: one comparison of
-   same·Δrank·(2n_L − 2m + 1)·(2n_R − 2m + 1) − 1 with 0.
-4. *Group-wise first maximum*: an inclusive segmented scan (Brent–Kung: about 2n operator applications in
-   2⌈log₂ n⌉ steps; the operator keeps the right element if it starts a group or is strictly better, so ties
-   keep the first, i.e. the smallest threshold); the last position of every group then holds its winner,
-   picked out per node by Σ_i B[i,k]·[i ends its group]·winner_i (one secret matrix product).
+3. *Scores* (a, b, the exact Gini proxy a/b, :meth:`.secure.Arithmetic.gini_scores`); the candidate is
+   valid iff i+1 is in the same group (and the node may use the feature), the value changes (the feature's
+   dense rank increases) and both sides keep min_samples_leaf rows: one comparison of
+   same·Δrank·(2n_L − 2m + 1)·(2n_R − 2m + 1) − 1 with 0 (same·Δrank − 1 for unit weights and m = 1).
+4. *Group maxima* (:meth:`.secure.Arithmetic.group_first_max`): one pass up a binary tree over the
+   positions, n − 1 joins with one comparison each in ⌈log₂ n⌉ steps (ties keep the first, i.e. the
+   smallest threshold); each group's winner is emitted at exactly one tree node, owned by one of its
+   positions, and picked out per node by Σ_slots B[owner, k]·slot (one secret matrix product).
 5. *Regroup* after the layer's splits are opened: gather every row's 'goes right' bit by π_tj, compute the
-   stable-partition destinations (zeros first, prefix sums in GF(2³¹−1), one product per position) and
-   scatter (π_tj, codes, ranks) to them (one shuffle, one opened uniformly random permutation): the
-   left children's groups come first, then the right children's, each in the old group order.
+   stable-partition destinations (zeros first: the core's radix round ``digit_destinations`` on a 1-bit
+   digit, one product sum per position) and scatter (π_tj, codes, ranks) to them (one shuffle, one opened
+   uniformly random permutation): the left children's groups come first, then the right children's, each
+   in the old group order.
 
 Reveals nothing beyond the core's ``shuffle.permutation`` openings (uniformly random permutations) and the
 comparisons' masked values and bits (``trees.masked_values``, ``trees.masked_bits``).
 
-Cost per layer and numeric feature of a tree: O(n) products, about 3n comparisons (n validity, ≈ 2n in the
-scan, of ≈ 3·log₂ n and 5·log₂ n bits), three secret permutations of n rows; independent of the number of
-nodes (the one-hot layout costs that many times more).
+Cost per layer and numeric feature of a tree: O(n) products, about 2n comparisons (n validity of log₂ n to
+≈ 3·log₂ n bits, n − 1 in the group maxima of ≈ 5·log₂ n bits), three secret permutations of n rows;
+independent of the number of nodes (the one-hot layout costs that many times more).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 
@@ -132,17 +135,11 @@ class Layouts:
         same_allowed = ring.concatenate((same_allowed, zero), axis=1)
         rank = self.rank[rows]
         steps = ring.concatenate((rank[:, 1:] - rank[:, :-1], zero), axis=1)          # Δrank >= 0 in a group
-        n_left, n_right = left.sum(axis=2), right.sum(axis=2)
-        m = learner.min_samples_leaf
-        side_left, side_right = 2 * n_left - (2 * m - 1), 2 * n_right - (2 * m - 1)
-        squares, changes, *sides = await ar.mul((ring.stack((left, right)), ring.stack((left, right))),
-                                                (same_allowed, steps), *([] if self.unit else [(side_left, side_right)]))
-        x, y, b, *validity = await ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
-                                          (n_left, n_right), *([] if self.unit else [(changes, sides[0])]))
-        a = x + y
         # unit weights and min_samples_leaf 1: both sides are non-empty iff i+1 is in the group (i itself is
         # left of the split), so validity is same·Δrank >= 1, a comparison of log₂ n bits
-        flat = ((changes if self.unit else validity[0]) - 1).reshape(-1)
+        a, b, validity = await ar.gini_scores(left, right, (same_allowed, steps),
+                                              None if self.unit else learner.min_samples_leaf)
+        flat = (validity - 1).reshape(-1)
         checks = flat if node_checks is None else ring.concatenate((flat, node_checks.reshape(-1)))
         ok = await ar.nonneg(checks, learner.weight_bits if self.unit else learner.check_bits)
         node_bits = None if node_checks is None else ok[flat.shape[0]:].reshape(node_checks.shape)
@@ -177,7 +174,9 @@ class Layouts:
         p = core.SMALL_FIELD.modulus
         for rows in self._batches(layouts):
             bits = (await self._gathered(rows, sources)).v[0, :, :, 0]               # GF(2^31-1): residue 0
-            dest = await self._destinations(bits, p)                                # (R, n)
+            # a stable partition, zeros first: the core's radix round on a 1-bit digit, per layout
+            dest = np.stack(await asyncio.gather(*(core.digit_destinations(b.reshape(n, 1), self.ar.keyring)
+                                                   for b in bits)))             # (R, n)
             sigma = (dest + (np.arange(len(rows)) * n).reshape(-1, 1)).reshape(-1) % p
             values = [self.pi[rows].reshape(-1)] + [v.reshape(-1) for v in self.code[rows].v] + \
                      [v.reshape(-1) for v in self.rank[rows].v]
@@ -188,13 +187,3 @@ class Layouts:
             self.code[rows] = core.Shared(ring, np.stack(placed[1:1 + m]).reshape(m, R, n))
             self.rank[rows] = core.Shared(ring, np.stack(placed[1 + m:]).reshape(m, R, n))
 
-    async def _destinations(self, bits: np.ndarray, p: int) -> np.ndarray:
-        """Stable partition destinations (zeros first) of secret bits (R, n) in GF(p): position i goes to
-        i − O_i if its bit is 0, to Z + O_i if 1 (O_i ones before it, Z zeros in all): i − O_i + b·(Z + 2·O_i − i)."""
-        R, n = bits.shape
-        ones_before = (np.cumsum(bits, axis=1) - bits) % p
-        zeros = (n - bits.sum(axis=1, keepdims=True)) % p
-        index = np.arange(n, dtype=np.int64).reshape(1, n)
-        shift = (zeros + 2 * ones_before - index) % p
-        product = await core.multiply(bits, shift, core.SMALL_FIELD, self.ar.keyring)
-        return (index - ones_before + product) % p

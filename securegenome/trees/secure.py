@@ -279,6 +279,29 @@ class Arithmetic:
             a, b, payloads = won[0], (None if b is None else won[1]), won[1 + (b is not None):]
         return a[:, 0], (None if b is None else b[:, 0]), [self.secure(p)[:, 0] for p in payloads]
 
+    async def gini_scores(self, left, right, changes, min_samples_leaf: int | None):
+        """The Gini proxy of candidate splits with class counts ``left``/``right`` (..., C) as the fraction
+        a/b, a = n_R·Σl² + n_L·Σr², b = n_L·n_R, and a validity number, valid iff >= 1:
+        changes·(2·n_L − 2m + 1)·(2·n_R − 2m + 1) with m = min_samples_leaf (the odd factors are never 0;
+        both negative only in nodes below 2m rows, which do not split anyway), or ``changes`` alone if
+        ``min_samples_leaf`` is None (the caller knows both sides are non-empty wherever changes >= 1).
+        ``changes`` is a shared array, or a pair whose product it is (computed in the first round).  Two
+        rounds of products."""
+        n_left, n_right = left.sum(axis=-1), right.sum(axis=-1)
+        counts = self.ring.stack((left, right))
+        first = [(counts, counts)] + ([changes] if isinstance(changes, tuple) else [])
+        if min_samples_leaf is not None:
+            odd = 2 * min_samples_leaf - 1
+            first.append((2 * n_left - odd, 2 * n_right - odd))
+        squares, *rest = await self.mul(*first)
+        if isinstance(changes, tuple):
+            changes = rest.pop(0)
+        second = [(n_right, squares[0].sum(axis=-1)), (n_left, squares[1].sum(axis=-1)), (n_left, n_right)]
+        if min_samples_leaf is not None:
+            second.append((changes, rest[0]))                                # changes · both side factors
+        x, y, b, *validity = await self.mul(*second)
+        return x + y, b, validity[0] if validity else changes
+
     async def first_valid_max(self, a, b, validity, payloads: list, bits: int, check_bits: int, checks=None):
         """Per row of the (R, N) arrays: the first column maximising a/b among the valid ones (validity >= 0;
         the first column if none is), its payloads and validity bit, each (R,); and the bits [checks >= 0].
@@ -612,19 +635,8 @@ class Learner:
         extra = (self.ring.stack(extra)[index, :] * real.reshape(K, width, 1)).reshape(K, width * N)
         slots = np.where(real == 1, np.array(chunk, dtype=np.int64)[index], -1)  # (K, width): slot's feature
         right = totals.reshape(1, K, self.C) - left
-        n_left = left.sum(axis=2)
-        n_right = totals.sum(axis=1).reshape(1, K) - n_left
-        # validity as one number: changes·(2·n_L - 2·msl + 1)·(2·n_R - 2·msl + 1) - 1 >= 0 iff the value
-        # changes and both sides hold min_samples_leaf rows (the odd factors are never 0; both negative
-        # only in nodes below 2·min_samples_leaf rows, which do not split anyway)
-        side_left = 2 * n_left - (2 * self.min_samples_leaf - 1)
-        side_right = 2 * n_right - (2 * self.min_samples_leaf - 1)
-        squares, gated = await self.ar.mul((self.ring.stack((left, right)), self.ring.stack((left, right))),
-                                           (extra.T, side_left))
-        x, y, b, both = await self.ar.mul((n_right, squares[0].sum(axis=2)), (n_left, squares[1].sum(axis=2)),
-                                          (n_left, n_right), (gated, side_right))
-        a = x + y
-        return a.T, b.T, (both - 1).T, thresholds, slots
+        a, b, validity = await self.ar.gini_scores(left, right, extra.T, self.min_samples_leaf)
+        return a.T, b.T, (validity - 1).T, thresholds, slots
 
     def _padded(self, x, pad: int, axis: int):
         """x with ``pad`` zeros appended along ``axis`` (invalid candidates: no rows left of them)."""
